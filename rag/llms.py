@@ -23,7 +23,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 import platformdirs
 
@@ -31,7 +31,8 @@ from rag.errors import ModelError, UsageError
 
 if TYPE_CHECKING:
     import openai
-    from llama_cpp import Llama
+    from llama_cpp import ChatCompletionRequestMessage, CreateChatCompletionStreamResponse, Llama
+    from openai.types.chat import ChatCompletionMessageParam
 
 EMBEDDED_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 EMBEDDED_SIZE = 1_117_320_768
@@ -108,14 +109,12 @@ def load_llm(
 class LlamaCppLLM:
     """A GGUF model run in this process by llama-cpp, using the chat template in the file."""
 
-    def __init__(self, id: str, path: Path, *, threads: int | None, n_ctx: int) -> None:
+    def __init__(self, model_id: str, path: Path, *, threads: int | None, n_ctx: int) -> None:
         if not path.is_file():
-            raise ModelError(
-                f"no model file at {path}", "check the path given to --llm / RAG_LLM"
-            )
+            raise ModelError(f"no model file at {path}", "check the path given to --llm / RAG_LLM")
         from llama_cpp import Llama
 
-        self.id = id
+        self.id = model_id
         self.path = path
         try:
             # verbose=False keeps llama.cpp's load log off the user's terminal.
@@ -142,20 +141,20 @@ class LlamaCppLLM:
         """Yield the reply's pieces; a prompt longer than the context becomes a ModelError."""
         try:
             chunks = self._llama.create_chat_completion(
-                messages=messages,  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionRequestMessage]", messages),
                 max_tokens=max_tokens,
                 temperature=temperature,
                 stop=stop,
                 stream=True,
             )
-            for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if piece:
+            for chunk in cast("Iterator[CreateChatCompletionStreamResponse]", chunks):
+                piece = chunk["choices"][0]["delta"].get("content")
+                if isinstance(piece, str) and piece:
                     yield piece
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
                 f"{self.id} failed: {exc}",
-                "a prompt longer than the context window needs fewer or shorter passages",
+                "if the prompt exceeds the context window, send fewer or shorter passages",
             ) from exc
 
 
@@ -186,22 +185,22 @@ class OpenAILLM:
         import httpx2
         import openai
 
-        extra: dict[str, Any] = {"stop": stop} if stop else {}
         try:
-            response = self._client.chat.completions.create(
+            # `with` closes the HTTP response when the caller stops reading early.
+            with self._client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 max_tokens=max_tokens,
                 temperature=temperature,
+                stop=stop or openai.omit,  # some servers reject "stop": null
                 stream=True,
-                **extra,
-            )
-            for chunk in response:
-                choices = getattr(chunk, "choices", None)  # absent when a server sends junk
-                choice = choices[0] if choices else None
-                piece = choice.delta.content if choice and choice.delta else None
-                if piece:
-                    yield piece
+            ) as response:
+                for chunk in response:
+                    choices = getattr(chunk, "choices", None)  # absent when a server sends junk
+                    choice = choices[0] if choices else None
+                    piece = choice.delta.content if choice and choice.delta else None
+                    if piece:
+                        yield piece
         except openai.APIError as exc:
             raise self._translate(exc) from exc
         # The openai client wraps transport errors only before the stream starts; a server
@@ -236,8 +235,9 @@ class OpenAILLM:
                 "the server may be overloaded; a slow local model needs a longer timeout",
             )
         if isinstance(exc, openai.APIConnectionError):
+            reason = exc.__cause__ or exc  # "Connection error." alone hides refused vs. DNS
             return ModelError(
-                f"cannot reach the model server at {url}: {self._mask(str(exc))}",
+                f"cannot reach the model server at {url}: {self._mask(str(reason))}",
                 "is the server running? OPENAI_BASE_URL sets where to find it",
             )
         if isinstance(exc, openai.AuthenticationError):

@@ -1,0 +1,46 @@
+"""Prompt templates live in ``prompts/*.txt``; this module loads and checks them.
+
+Each template declares its ``{placeholders}``; loading fails at once if a file uses a
+placeholder the code does not fill (or misses one it needs), instead of failing on the
+first question. ``CANNOT_ANSWER`` is the sentinel shared by the prompt, the code that
+detects it, and the tests.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from pathlib import Path
+
+from rag.errors import RagError
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+CANNOT_ANSWER = "NOT_IN_DOCUMENTS"
+
+PLACEHOLDERS: dict[str, set[str]] = {
+    "answer_system": {"language", "cannot_answer"},
+    "answer_user": {"sources", "question", "language"},
+    "source": {"marker", "file", "text"},
+    "rewrite": {"history", "question", "language"},
+}
+
+
+@cache
+def load(name: str) -> str:
+    """The template ``prompts/NAME.txt``, checked against its declared placeholders."""
+    path = PROMPTS_DIR / f"{name}.txt"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RagError(f"prompt template {path} cannot be read: {exc.strerror}") from exc
+    used = {field for _, field, _, _ in string.Formatter().parse(text) if field}
+    expected = PLACEHOLDERS[name]
+    if used != expected:
+        raise RagError(
+            f"prompt template {path} uses placeholders {sorted(used)}, expected {sorted(expected)}"
+        )
+    return text
+
+
+def render(name: str, **values: str) -> str:
+    return load(name).format(**values)

@@ -1,0 +1,112 @@
+"""Question -> ranked Hits: dense retrieval from the index, gated keyword boost.
+
+Plain reciprocal-rank fusion of BM25 with dense retrieval wrecks cross-language
+questions on this kind of corpus: keyword hits favour passages in the question's own
+language (an English question about an Arabic article is pulled to the English half of
+the bilingual article). So dense similarity ranks every candidate, and BM25 only adds a
+bounded bonus to chunks it actually matched, scaled by how strong its best match is
+(``keyword_weight`` times the BM25 score relative to the query's best). The weight
+is chosen on the evaluation set (see eval/README.md).
+
+The keyword index is built once per process from the store's chunk texts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from rag.embeddings import Embedder
+from rag.index import Index
+from rag.lang import tokenize
+from rag.types import Chunk, Hit
+
+DENSE_CANDIDATES = 30
+KEYWORD_CANDIDATES = 30
+DEFAULT_KEYWORD_WEIGHT = 0.10
+
+
+class BM25:
+    """Okapi BM25 over the chunks' keyword tokens (see rag.lang.tokenize)."""
+
+    def __init__(self, chunks: list[Chunk], k1: float = 1.2, b: float = 0.75) -> None:
+        self.chunks = chunks
+        self._k1, self._b = k1, b
+        self._postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self._lengths: list[int] = []
+        for i, chunk in enumerate(chunks):
+            counts = Counter(tokenize(chunk.text))
+            self._lengths.append(sum(counts.values()))
+            for term, tf in counts.items():
+                self._postings[term].append((i, tf))
+        self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 1.0
+
+    def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        n = len(self.chunks)
+        scores: dict[int, float] = defaultdict(float)
+        for term in set(tokenize(query)):
+            postings = self._postings.get(term)
+            if not postings:
+                continue
+            idf = math.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5))
+            for i, tf in postings:
+                norm = tf + self._k1 * (1 - self._b + self._b * self._lengths[i] / self._avg)
+                scores[i] += idf * tf * (self._k1 + 1) / norm
+        best = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
+        return [(self.chunks[i], s) for i, s in best]
+
+
+@dataclass
+class Retrieved:
+    """Ranked hits, the best pure dense similarity (an evidence signal), and timing."""
+
+    hits: list[Hit]
+    best_dense: float
+    ms: float
+
+
+@dataclass
+class _Candidate:
+    chunk: Chunk
+    score: float
+    via: list[str] = field(default_factory=list)
+
+
+class Retriever:
+    """Dense + keyword retrieval over one opened index, reused across questions."""
+
+    def __init__(self, index: Index, embedder: Embedder, keyword_weight: float = DEFAULT_KEYWORD_WEIGHT) -> None:
+        self._index = index
+        self._embedder = embedder
+        self.keyword_weight = keyword_weight
+        self._bm25: BM25 | None = None
+
+    @property
+    def bm25(self) -> BM25:
+        if self._bm25 is None:
+            self._bm25 = BM25(list(self._index.iter_chunks()))
+        return self._bm25
+
+    def retrieve(self, question: str, k: int) -> Retrieved:
+        started = time.perf_counter()
+        q = self._embedder.embed_query(question)
+        dense = self._index.query(q, max(k, DENSE_CANDIDATES))
+        found = {c.id: _Candidate(c, s, ["dense"]) for c, s in dense}
+        keyword = self.bm25.search(question, KEYWORD_CANDIDATES) if self.keyword_weight > 0 else []
+        if keyword:
+            # Keyword-only candidates get their dense score from their stored vectors.
+            missing = [c for c, _ in keyword if c.id not in found]
+            for c, v in zip(missing, self._index.vectors([c.id for c in missing]), strict=True):
+                found[c.id] = _Candidate(c, float(v @ q))
+            top = keyword[0][1]
+            for c, s in keyword:
+                found[c.id].score += self.keyword_weight * s / top
+                found[c.id].via.append("keyword")
+        ranked = sorted(found.values(), key=lambda f: -f.score)[:k]
+        return Retrieved(
+            [Hit(f.chunk, f.score, tuple(f.via)) for f in ranked],
+            max((s for _, s in dense), default=0.0),
+            (time.perf_counter() - started) * 1000,
+        )
