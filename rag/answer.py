@@ -60,7 +60,7 @@ class Assistant:
         self.settings = settings
         self.tuning = tuning
         self.index: Index = open_index(settings.index_dir, settings.chroma_url)
-        self.embedder: Embedder = load_embedder(settings.embed, settings.threads)
+        self.embedder: Embedder = load_embedder(settings.embed or self.index.embed_spec, settings.threads)
         if self.embedder.id != self.index.info.embedder:
             raise RagError(
                 f"the index was built with embedder {self.index.info.embedder!r}, but --embed is "

@@ -35,7 +35,10 @@ ChromaOpt = Annotated[
     typer.Option("--chroma-url", envvar="RAG_CHROMA_URL", help="Use a Chroma server (http://host:port) instead of the embedded store."),
 ]
 EmbedOpt = Annotated[
-    str, typer.Option("--embed", envvar="RAG_EMBED", help="Embedding model: e5, use, e5+use, or openai:MODEL.")
+    str | None,
+    typer.Option("--embed", envvar="RAG_EMBED",
+                 help=f"Embedding model: e5, use, e5+use (weights: e5*0.7+use*0.3), or openai:MODEL. "
+                      f"Ingest default: {DEFAULT_EMBED}; questions default to what built the index."),
 ]
 LlmOpt = Annotated[
     str, typer.Option("--llm", envvar="RAG_LLM", help="local (embedded model), gguf:PATH, openai:MODEL, or none (extractive).")
@@ -69,14 +72,14 @@ def _errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _progress_bar() -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+def _progress_bar(label: str = "embedding") -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
     """A rich progress bar with counts and ETA on a terminal; nothing when piped."""
     if not sys.stderr.isatty():
         return None, lambda: None
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
     task = bar.add_task("ingest", total=None)
     bar.start()
@@ -92,7 +95,7 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
-    embed: EmbedOpt = DEFAULT_EMBED,
+    embed: EmbedOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed everything again.")] = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -136,6 +139,107 @@ def status(
     with _errors(debug):
         st = index_status(open_index(index, chroma_url))
     typer.echo(to_json(st) if json_out else status_text(st))
+
+
+def _settings(index: Path, chroma_url: str | None, embed: str | None, llm: str, top_k: int) -> Settings:
+    return Settings(index_dir=index, chroma_url=chroma_url, embed=embed, llm=llm, top_k=top_k)
+
+
+def _status(message: str) -> None:
+    """A status line on stderr, for people only."""
+    if sys.stderr.isatty():
+        typer.echo(message, err=True)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Arabic, Chinese or English.")],
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    embed: EmbedOpt = None,
+    llm: LlmOpt = DEFAULT_LLM,
+    top_k: TopKOpt = DEFAULT_TOP_K,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Answer one question with citations, streaming the answer as it is written.
+
+    Example: rag ask "How many experts attended the Horgos summit?"
+    """
+    from rag.answer import Assistant
+    from rag.render import answer_text, to_json
+
+    with _errors(debug):
+        _status("loading models…")
+        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        live = not json_out and sys.stdout.isatty()
+        answer = assistant.ask(question, on_token=_stream_to_terminal() if live else None)
+        if live:
+            typer.echo("\n" + "─" * 40)
+    typer.echo(to_json(answer) if json_out else answer_text(answer))
+    if answer.error:
+        raise typer.Exit(1)
+
+
+def _stream_to_terminal() -> Callable[[str], None]:
+    """Show the model's words as they come; the checked answer is printed after."""
+    def write(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    return write
+
+
+@app.command("eval")
+def evaluate(
+    evalset: Annotated[Path, typer.Argument(help="Evaluation JSONL (format: eval/README.md).")] = Path("eval/dev.jsonl"),
+    answers: Annotated[Path | None, typer.Option("--answers", help="Score this SPEC 4 answers JSONL instead of answering.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.json and report.md.")] = Path("eval"),
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    embed: EmbedOpt = None,
+    llm: LlmOpt = DEFAULT_LLM,
+    top_k: TopKOpt = DEFAULT_TOP_K,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the evaluation set and print the SPEC 5 metrics; writes report.json and report.md.
+
+    Example: rag eval eval/dev.jsonl --llm none
+    """
+    import json
+
+    from rag import evaluate as ev
+    from rag.types import Answer
+
+    with _errors(debug):
+        questions = ev.load_questions(evalset)
+        if answers is not None:
+            given = ev.read_answers(answers)
+            missing = Answer(None, "", "", False, "en", error="no answer in the answers file")
+            rows = ev.run(questions, lambda q: given.get(q.id, missing), None)
+        else:
+            from rag.answer import Assistant
+
+            _status("loading models…")
+            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+            update, stop = _progress_bar("answering")
+            try:
+                rows = ev.run(
+                    questions,
+                    lambda q: assistant.ask(q.question, qid=q.id),
+                    lambda text: [(h.chunk.file, h.chunk.paragraph.number)
+                                  for h in assistant.retriever.retrieve(text, top_k).hits],
+                    update,
+                )
+            finally:
+                stop()
+        rep = ev.report(rows)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
+        table = ev.markdown(rep, f"rag eval {evalset}")
+        (out / "report.md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+    typer.echo(f"wrote {out / 'report.json'} and {out / 'report.md'}", err=True)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_INDEX = Path(".rag")
-DEFAULT_EMBED = "e5+use"
+DEFAULT_EMBED = "e5*0.7+use*0.3"
 DEFAULT_LLM = "local"
 DEFAULT_TOP_K = 5
 DEFAULT_MAX_CHARS = 700
@@ -23,7 +23,7 @@ class Settings:
 
     index_dir: Path = DEFAULT_INDEX
     chroma_url: str | None = None
-    embed: str = DEFAULT_EMBED
+    embed: str | None = None  # None: ingest uses DEFAULT_EMBED, questions use what built the index
     llm: str = DEFAULT_LLM
     top_k: int = DEFAULT_TOP_K
     max_chars: int = DEFAULT_MAX_CHARS

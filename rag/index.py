@@ -113,6 +113,7 @@ class Index:
         self.location = location
         meta = chunks.metadata or {}
         self.info = IndexInfo(str(meta.get("embedder", "")), int(meta.get("dim", 0)), str(meta.get("chunking", "")))
+        self.embed_spec = str(meta.get("embed_spec", ""))  # how to load the embedder that built it
 
     # -- manifest ---------------------------------------------------------------
     @_translate("reading the manifest")
@@ -245,7 +246,8 @@ def describe_location(index_dir: Path, chroma_url: str | None) -> str:
     return f"Chroma server {chroma_url}" if chroma_url else str(index_dir / "chroma")
 
 
-def open_index(index_dir: Path, chroma_url: str | None, create: IndexInfo | None = None) -> Index:
+def open_index(index_dir: Path, chroma_url: str | None, create: IndexInfo | None = None,
+               embed_spec: str = "") -> Index:
     """Open the store. With ``create``, make the collections if missing and refuse
     ones built with other settings; without it, a missing index is an error naming
     the command that builds it."""
@@ -264,7 +266,7 @@ def open_index(index_dir: Path, chroma_url: str | None, create: IndexInfo | None
             chunks = client.get_or_create_collection(
                 CHUNKS, embedding_function=None,
                 metadata={"hnsw:space": "cosine", "embedder": create.embedder, "dim": create.dim,
-                          "chunking": create.chunking},
+                          "chunking": create.chunking, "embed_spec": embed_spec},
             )
             files = client.get_or_create_collection(FILES, embedding_function=None)
     except IndexError_:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rag.chunks import chunk_paragraphs
-from rag.config import Settings
+from rag.config import DEFAULT_EMBED, Settings
 from rag.documents import Source, file_sha256, find_sources, read_document
 from rag.embeddings import Embedder, load_embedder
 from rag.errors import DocumentError
@@ -35,9 +35,10 @@ def ingest(paths: list[Path], settings: Settings, *, rebuild: bool = False,
     with ingest_lock(settings.index_dir):
         if rebuild:
             drop_index(settings.index_dir, settings.chroma_url)
-        embedder = load_embedder(settings.embed, settings.threads)
+        embedder = load_embedder(settings.embed or DEFAULT_EMBED, settings.threads)
         index = open_index(settings.index_dir, settings.chroma_url,
-                           create=IndexInfo(embedder.id, embedder.dim, settings.chunking))
+                           create=IndexInfo(embedder.id, embedder.dim, settings.chunking),
+                           embed_spec=settings.embed or DEFAULT_EMBED)
         sources, skipped = find_sources(paths)
         report = IngestReport(skipped=skipped)
         manifest = index.files()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rag.index import Status
-    from rag.types import IngestReport
+    from rag.types import Answer, Citation, IngestReport
 
 
 def to_json(obj: object) -> str:
@@ -41,4 +41,24 @@ def status_text(status: Status) -> str:
             f"interrupted: {len(status.pending)} file(s) half-written by a stopped ingest "
             f"({', '.join(status.pending[:5])}); run `rag ingest` again to repair"
         )
+    return "\n".join(lines)
+
+
+def citation_line(c: Citation) -> str:
+    """``[2] 003_3e9024b6c632520f.txt ¶26 (line 55)`` as SPEC 2 shows citations."""
+    lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
+    return f"[{c.marker}] {c.file} ¶{c.paragraph} ({lines})"
+
+
+def answer_text(answer: Answer, quotes: bool = True) -> str:
+    """The checked answer, then one line per citation (with its quote)."""
+    if answer.error:
+        return f"error: {answer.error}"
+    lines = [answer.answer]
+    if answer.citations:
+        lines.append("")
+        for c in answer.citations:
+            lines.append(citation_line(c))
+            if quotes:
+                lines.append(f"    “{c.quote}”")
     return "\n".join(lines)

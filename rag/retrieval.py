@@ -26,6 +26,7 @@ from rag.types import Chunk, Hit
 DENSE_CANDIDATES = 30
 KEYWORD_CANDIDATES = 30
 DEFAULT_KEYWORD_WEIGHT = 0.10
+KEYWORD_GATE = 0.5
 
 
 class BM25:
@@ -44,18 +45,23 @@ class BM25:
         self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 1.0
 
     def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        """Top k chunks with their *coverage*: the share of the query's idf weight that
+        the chunk matches (0..1). Coverage, unlike raw BM25, says whether a chunk holds
+        what the question names, and is comparable across queries."""
         n = len(self.chunks)
         scores: dict[int, float] = defaultdict(float)
+        matched: dict[int, float] = defaultdict(float)
+        total_idf = 0.0
         for term in set(tokenize(query)):
-            postings = self._postings.get(term)
-            if not postings:
-                continue
+            postings = self._postings.get(term, [])
             idf = math.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5))
+            total_idf += idf
             for i, tf in postings:
                 norm = tf + self._k1 * (1 - self._b + self._b * self._lengths[i] / self._avg)
                 scores[i] += idf * tf * (self._k1 + 1) / norm
-        best = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
-        return [(self.chunks[i], s) for i, s in best]
+                matched[i] += idf
+        best = sorted(scores, key=lambda i: -scores[i])[:k]
+        return [(self.chunks[i], matched[i] / total_idf) for i in best]
 
 
 @dataclass
@@ -100,10 +106,12 @@ class Retriever:
             missing = [c for c, _ in keyword if c.id not in found]
             for c, v in zip(missing, self._index.vectors([c.id for c in missing]), strict=True):
                 found[c.id] = _Candidate(c, float(v @ q))
-            top = keyword[0][1]
-            for c, s in keyword:
-                found[c.id].score += self.keyword_weight * s / top
-                found[c.id].via.append("keyword")
+            for c, coverage in keyword:
+                # Gate: only a chunk that matches most of what the question names gets a
+                # bonus; incidental matches of common words (the cross-language case) don't.
+                if coverage > KEYWORD_GATE:
+                    found[c.id].score += self.keyword_weight * (coverage - KEYWORD_GATE) / (1 - KEYWORD_GATE)
+                    found[c.id].via.append("keyword")
         ranked = sorted(found.values(), key=lambda f: -f.score)[:k]
         return Retrieved(
             [Hit(f.chunk, f.score, tuple(f.via)) for f in ranked],

@@ -1,0 +1,192 @@
+"""The SPEC 5 metrics over an evaluation set (format: eval/README.md).
+
+Per question: retrieval hit@k and reciprocal rank on the gold paragraphs, answer
+correctness (every required fact present, one accepted variant each, compared after
+rag.lang.normalize folds digits, separators and Arabic letter variants), citation hit
+and precision, abstention, latency. Aggregated overall and by language and kind.
+
+Answers come from an Assistant (``run``), or from any SPEC 4 JSONL file (``score``
+with ``answers``), so other systems' output can be scored the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.errors import UsageError
+from rag.lang import normalize
+from rag.types import Answer, Citation
+
+KINDS = ("same-language", "cross-language", "multi-document", "unanswerable")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    language: str
+    kind: str
+    gold: frozenset[tuple[str, int]]
+    facts: tuple[tuple[str, ...], ...]
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind != "unanswerable"
+
+
+@dataclass
+class Row:
+    """One scored question."""
+
+    id: str
+    language: str
+    kind: str
+    answerable: bool
+    retrieved: list[tuple[str, int]] = field(default_factory=list)
+    hit: bool | None = None
+    rr: float | None = None
+    correct: bool | None = None
+    missing_facts: list[str] = field(default_factory=list)
+    citation_hit: bool | None = None
+    citation_precision: float | None = None
+    abstained: bool = False
+    error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    answer: str = ""
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read an eval JSONL file; a malformed line is a usage error naming the line."""
+    questions = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read evaluation set {path}: {exc.strerror}") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            questions.append(Question(
+                d["id"], d["question"], d["language"], d["kind"],
+                frozenset((g["file"], int(g["paragraph"])) for g in d["gold"]),
+                tuple(tuple(v) for v in d["facts"]),
+            ))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path}:{n}: not an evaluation question ({exc})") from exc
+    return questions
+
+
+def fact_present(answer: str, variants: Iterable[str]) -> bool:
+    text = normalize(answer)
+    return any(normalize(v) in text for v in variants)
+
+
+def score(q: Question, answer: Answer, retrieved: list[tuple[str, int]] | None) -> Row:
+    row = Row(q.id, q.language, q.kind, q.answerable, abstained=answer.abstained, error=answer.error,
+              timings_ms=answer.timings_ms, answer=answer.answer)
+    if retrieved is not None and q.answerable:
+        row.retrieved = retrieved
+        ranks = [i for i, key in enumerate(retrieved, start=1) if key in q.gold]
+        row.hit = bool(ranks)
+        row.rr = 1.0 / ranks[0] if ranks else 0.0
+    if q.answerable:
+        row.missing_facts = [f[0] for f in q.facts if answer.abstained or not fact_present(answer.answer, f)]
+        row.correct = not answer.abstained and not answer.error and not row.missing_facts
+        good = [_cited(c) in q.gold for c in answer.citations]
+        row.citation_hit = any(good)
+        row.citation_precision = sum(good) / len(good) if good else 0.0
+    return row
+
+
+def _cited(c: Citation) -> tuple[str, int]:
+    return (c.file, c.paragraph)
+
+
+def _mean(values: list[Any]) -> float | None:
+    values = [float(v) for v in values if v is not None]
+    return round(statistics.fmean(values), 3) if values else None
+
+
+def aggregate(rows: list[Row]) -> dict[str, Any]:
+    """Metrics for a group of rows (SPEC 5 names)."""
+    answerable = [r for r in rows if r.answerable]
+    unanswerable = [r for r in rows if not r.answerable]
+    timings: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        for stage, ms in r.timings_ms.items():
+            timings[stage].append(ms)
+    return {
+        "questions": len(rows),
+        "hit_at_k": _mean([r.hit for r in answerable]),
+        "mrr": _mean([r.rr for r in answerable]),
+        "correctness": _mean([r.correct for r in answerable]),
+        "citation_hit": _mean([r.citation_hit for r in answerable]),
+        "citation_precision": _mean([r.citation_precision for r in answerable]),
+        "abstention_accuracy": _mean([r.abstained for r in unanswerable]),
+        "false_abstention": _mean([r.abstained for r in answerable]),
+        "errors": sum(1 for r in rows if r.error),
+        "latency_ms_median": {s: round(statistics.median(v), 1) for s, v in sorted(timings.items())},
+    }
+
+
+def report(rows: list[Row]) -> dict[str, Any]:
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        groups[f"language={r.language}"].append(r)
+        groups[f"kind={r.kind}"].append(r)
+    return {
+        "overall": aggregate(rows),
+        "groups": {name: aggregate(group) for name, group in sorted(groups.items())},
+        "questions": [asdict(r) for r in rows],
+    }
+
+
+COLUMNS = ["questions", "hit_at_k", "mrr", "correctness", "citation_hit", "citation_precision",
+           "abstention_accuracy", "false_abstention"]
+
+
+def markdown(rep: dict[str, Any], title: str = "rag eval") -> str:
+    """A readable table: one row overall, one per language and kind."""
+    def cell(v: Any) -> str:
+        return "–" if v is None else (f"{v:.0%}" if isinstance(v, float) else str(v))
+
+    lines = [f"## {title}", "", "| group | " + " | ".join(COLUMNS) + " | median total ms | median first token ms |",
+             "|" + "---|" * (len(COLUMNS) + 3)]
+    for name, m in [("overall", rep["overall"]), *rep["groups"].items()]:
+        lat = m["latency_ms_median"]
+        lines.append(f"| {name} | " + " | ".join(cell(m[c]) for c in COLUMNS)
+                     + f" | {lat.get('total', '–')} | {lat.get('first_token', '–')} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(questions: list[Question], ask: Callable[[Question], Answer],
+        retrieve: Callable[[str], list[tuple[str, int]]] | None,
+        progress: Callable[[int, int], None] | None = None) -> list[Row]:
+    rows = []
+    for i, q in enumerate(questions, start=1):
+        rows.append(score(q, ask(q), retrieve(q.question) if retrieve else None))
+        if progress:
+            progress(i, len(questions))
+    return rows
+
+
+def read_answers(path: Path) -> dict[str, Answer]:
+    """SPEC 4 answer objects by id, from a JSONL file (another system's output)."""
+    answers = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            d["citations"] = [Citation(**c) for c in d.get("citations") or []]
+            answers[str(d["id"])] = Answer(**d)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path}:{n}: not a SPEC 4 answer object ({exc})") from exc
+    return answers

@@ -1,0 +1,83 @@
+"""Unit tests of citation checking, with a tiny deterministic embedder.
+
+The fake embedding puts each text on one of a few axes by the words it contains, so
+"support" is decided by content the test controls; numbers are checked for real.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.citations import Source, attach_citations, numbers, split_sentences
+from rag.types import Chunk, Hit, Paragraph
+
+TOPICS = ["forum", "cars", "digital"]
+
+
+def fake_embed(texts: list[str]) -> np.ndarray:
+    rows = []
+    for t in texts:
+        v = np.array([1.0 if topic in t.lower() else 0.0 for topic in TOPICS] + [0.05])
+        rows.append(v / np.linalg.norm(v))
+    return np.array(rows)
+
+
+def source(file: str, number: int, text: str) -> Source:
+    p = Paragraph(file, number, number, number, text)
+    return Source(Hit(Chunk(f"{file}::{number}::0", p, 0, text), 1.0), text, fake_embed([text])[0])
+
+
+SOURCES = [
+    source("a.txt", 3, "The forum was held in Ningbo on 25 September 2025. About 700 people came."),
+    source("b.txt", 7, "Henan has more than 600 companies making cars."),
+]
+
+
+def test_numbers_normalise_arabic_indic_digits_and_separators() -> None:
+    assert numbers("٧٠٠ ممثل و1,200 شركة و 3.50") == {"700", "1200", "3.5"}
+
+
+def test_sentences_split_in_three_scripts() -> None:
+    assert split_sentences("A b. 中文句子。 هل هذا سؤال؟ end") == ["A b.", "中文句子。", "هل هذا سؤال؟", "end"]
+
+
+@pytest.mark.parametrize("marker", ["[1]", "Source 1", "【1】", "(source 1)", "المصدر 1", "来源1"])
+def test_any_marker_form_becomes_a_checked_bracket_marker(marker: str) -> None:
+    text, cites = attach_citations(f"About 700 people came to the forum {marker}.", SOURCES, fake_embed, 0.5)
+    assert text == "About 700 people came to the forum. [1]"
+    assert [(c.marker, c.file, c.paragraph) for c in cites] == [(1, "a.txt", 3)]
+
+
+def test_wrong_marker_is_repointed_to_the_supporting_source() -> None:
+    text, cites = attach_citations("Henan has 600 companies making cars [1].", SOURCES, fake_embed, 0.5)
+    assert text == "Henan has 600 companies making cars. [1]"
+    assert cites[0].file == "b.txt" and cites[0].paragraph == 7
+
+
+def test_out_of_range_marker_is_dropped_and_no_marker_is_attached() -> None:
+    text, cites = attach_citations("The forum met in Ningbo [9].", SOURCES, fake_embed, 0.5)
+    assert "[9]" not in text and text.endswith("[1]")
+    assert cites[0].file == "a.txt"
+
+
+def test_sentence_with_a_figure_no_source_states_is_dropped() -> None:
+    text, cites = attach_citations(
+        "About 700 people came to the forum [1]. BYD exported 9,999 cars [2].", SOURCES, fake_embed, 0.5
+    )
+    assert "9999" not in text and "9,999" not in text
+    assert [c.file for c in cites] == ["a.txt"]
+
+
+def test_markers_are_renumbered_in_order_of_use_and_quotes_are_exact() -> None:
+    text, cites = attach_citations(
+        "Henan has 600 companies making cars [2]. The forum had 700 people [1].", SOURCES, fake_embed, 0.5
+    )
+    assert text == "Henan has 600 companies making cars. [1] The forum had 700 people. [2]"
+    for c, src in zip(cites, [SOURCES[1], SOURCES[0]], strict=True):
+        assert c.quote and c.quote in src.hit.chunk.paragraph.text
+
+
+def test_unsupported_answer_gets_no_citation() -> None:
+    text, cites = attach_citations("Digital trade grew quickly [1].", SOURCES, fake_embed, 0.5)
+    assert cites == [] and "[" not in text
