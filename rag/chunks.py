@@ -19,7 +19,12 @@ from rag.config import DEFAULT_MAX_CHARS
 from rag.types import Chunk, Paragraph
 
 # A sentence ends at . ! ? (Latin), 。！？ (CJK), ؟ (Arabic) or ... / …, plus closing quotes.
-_SENTENCE_END = re.compile(r"[.!?。！？؟…]+[\"'”’»)\]」』]*(?:\s+|(?=[^\s\d]))")
+# A CJK stop needs nothing after it; the others need a space, punctuation or a CJK
+# character next, so the dots inside "example.com" or "3.5" never end a sentence.
+_CLOSERS = "[\"'”’»)\\]」』]*+"
+_SENTENCE_END = re.compile(
+    rf"(?:[。！？]++{_CLOSERS}|[.!?؟…]++{_CLOSERS}(?=\s|[^\w\s]|[\u3400-\u9fff]))\s*"
+)
 
 
 def chunk_id(file: str, paragraph: int, part: int) -> str:
@@ -30,7 +35,7 @@ def chunk_id(file: str, paragraph: int, part: int) -> str:
 def _spans(text: str, max_chars: int) -> Iterator[tuple[int, int]]:
     """(start, end) slices of ``text``, cut at sentence ends, each at most max_chars
     unless a single sentence is longer (then cut at the last space before the limit)."""
-    n = len(text)
+    n = len(text.rstrip())  # trailing spaces must not push a fitting paragraph over
     start = 0
     while start < n:
         while start < n and text[start].isspace():

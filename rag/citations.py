@@ -39,7 +39,10 @@ _MARKER = re.compile(
     r"|(?:來源|来源|資料|资料|文獻|文献)\s*(\d{1,2})",
     re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"[^.!?。！？؟\n]+(?:[.!?。！？؟]+|\n|$)")
+# A sentence ends at CJK/Arabic/!? punctuation, or at a full stop followed by a space or the
+# end (so "83.7" stays whole), or at a line end.
+_CLOSERS = r"\"'”’»)\]」』"
+_SENTENCE = re.compile(rf".+?(?:[。！？؟!?]+[{_CLOSERS}]*|\.+[{_CLOSERS}]*(?=\s|$)|\n|$)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 DEFAULT_SUPPORT_FLOOR = 0.80

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ def file_sha256(path: Path) -> str:
     """Hash of the file's bytes: the manifest compares this to decide what changed."""
     digest = hashlib.sha256()
     try:
+        _require_regular(path, str(path))
         with path.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
@@ -88,9 +90,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _require_regular(path: Path, name: str) -> None:
+    """Opening a FIFO would block ingest forever; a device or socket is no document."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise DocumentError(f"{name}: not a regular file (a pipe, socket or device)")
+
+
 def read_document(path: Path, name: str) -> Document:
     """Read one file into a Document with its paragraphs; DocumentError if it can't."""
     try:
+        _require_regular(path, name)
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
@@ -118,7 +127,8 @@ def _decode(name: str, data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        before = data[: exc.start]
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise DocumentError(
             f"{name}: not valid UTF-8 at line {line} (byte {exc.start}); re-save it as UTF-8"
         ) from exc
@@ -172,10 +182,11 @@ def _docx_paragraphs(name: str, path: Path) -> list[Paragraph]:
     import zipfile
 
     import docx
+    from docx.opc.exceptions import OpcError
 
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, OpcError) as exc:
         raise DocumentError(f"{name}: unreadable DOCX: {exc}") from exc
     texts = [p.text.strip() for p in document.paragraphs if p.text.strip()]
     return [Paragraph(name, i, i, i, t) for i, t in enumerate(texts, start=1)]

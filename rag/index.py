@@ -77,7 +77,9 @@ def _client(index_dir: Path, chroma_url: str | None) -> ClientAPI:
                 settings=settings,
             )
         index_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=settings)
+        # Absolute: chromadb caches one client per path string, so a relative path would
+        # reach another folder's cached store after a chdir in the same process.
+        return chromadb.PersistentClient(path=str((index_dir / "chroma").resolve()), settings=settings)
     except Exception as exc:  # chromadb raises bare Exception/ValueError for connection failures
         where = chroma_url or str(index_dir)
         raise StoreError(

@@ -32,6 +32,9 @@ def ingest(paths: list[Path], settings: Settings, *, rebuild: bool = False,
            progress: Progress | None = None) -> IngestReport:
     """Bring the index in line with PATHs and report what changed (SPEC 3)."""
     started = time.perf_counter()
+    missing = [p for p in paths if not p.exists()]
+    if missing:  # a mistyped PATH would otherwise read as "every file vanished" and empty the index
+        raise DocumentError(f"{missing[0]}: no such file or folder", "check the PATH; the index was not changed")
     with ingest_lock(settings.index_dir):
         if rebuild:
             drop_index(settings.index_dir, settings.chroma_url)

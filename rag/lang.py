@@ -23,14 +23,21 @@ _DIGIT_SEPARATORS = re.compile(r"(?<=\d)[,\u066c\u060c'](?=\d{3})")
 _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile("[A-Za-z]")
-_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\W_]+", re.UNICODE)
+# CJK runs first; the word alternative excludes CJK so "2021年" or "SCO成立" split into a
+# number/word and a CJK run (one \w+ token would hide the Chinese from keyword search).
+_TOKEN = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", re.UNICODE
+)
 # Arabic clitics and the article: stripped so "والسيارات" matches "سيارات".
 _AR_PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال")
 _EN_STOP = frozenset(
     "a an the of in on at to for and or is are was were be been by with from as that this "
     "what which who whom when where why how did does do it its into about than then".split()
 )
-_AR_STOP = frozenset("في من على الى ان عن مع هذا هذه ذلك التي الذي ما ماذا هل كم متى اين كيف او و".split())
+# Folded like the tokens they are compared with (على -> علي), or they would never match.
+_AR_STOP = frozenset(
+    w.translate(_FOLD) for w in "في من على الى ان عن مع هذا هذه ذلك التي الذي ما ماذا هل كم متى اين كيف او و".split()
+)
 
 
 def detect_language(text: str) -> str:

@@ -1,0 +1,166 @@
+"""Shared fixtures for the foundation tests (documents, chunks, index, ingest, CLI).
+
+- Every test runs in its own tmp_path as cwd, with the RAG_* / OPENAI_* settings
+  cleared, so nothing leaks in from the shell or writes into the repository.
+  RAG_CACHE_DIR is deliberately left alone: it holds the assembled 1.1 GB LLM.
+- ``fake_embedder`` is a tiny deterministic Embedder for unit tests of the index and
+  ingest; it records every call so a test can prove nothing was re-embedded.
+- ``real_index`` ingests the sample corpus once per session with the real default
+  embedder (about 15 s); tests that need real vectors share it read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CORPUS = REPO / "examples" / "corpus"
+SAMPLE_FILES = sorted(p.name for p in SAMPLE_CORPUS.iterdir())
+RAG_BIN = Path(sys.executable).with_name("rag")
+
+# Hand-counted with `cat -n` (see tests/test_paragraphs.py): paragraphs per sample file.
+SAMPLE_PARAGRAPHS = {
+    "000_0f425e83b5bd7ec2.txt": 21,
+    "001_2284b7fc3385c695.txt": 9,
+    "002_cd0030e963fe94eb.txt": 5,
+    "003_3e9024b6c632520f.txt": 55,
+    "004_19d5bed1d5b90f32.txt": 5,
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("OPENAI_") or name in (
+            "RAG_INDEX", "RAG_CHROMA_URL", "RAG_LLM", "RAG_EMBED", "RAG_EMBED_BASE_URL",
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.chdir(tmp_path)  # the default index ./.rag lands in tmp_path, never the repo
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-character-trigram hashing: similar texts get similar
+    vectors, so queries through the real Chroma store still find what they should."""
+
+    def __init__(self, id: str = "fake-trigram-v1", dim: int = 32) -> None:
+        self.id = id
+        self.dim = dim
+        self.passage_calls: list[list[str]] = []
+        self.query_calls: list[str] = []
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, np.float32)
+        padded = f"  {text.lower()}  "
+        for i in range(len(padded) - 2):
+            h = hashlib.blake2b(padded[i : i + 3].encode(), digest_size=4).digest()
+            v[int.from_bytes(h, "little") % self.dim] += 1.0
+        v[0] += 1e-3  # never the zero vector
+        return v / np.linalg.norm(v)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        self.passage_calls.append(list(texts))
+        return np.array([self._vector(t) for t in texts], np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.query_calls.append(text)
+        return self._vector(text)
+
+    @property
+    def embedded(self) -> list[str]:
+        return [t for call in self.passage_calls for t in call]
+
+
+@dataclass
+class FakeModels:
+    """The embedder ``rag.ingest`` will get; tests swap ``current`` to change models."""
+
+    current: FakeEmbedder
+
+    def load(self, spec: str, threads: int | None = None) -> FakeEmbedder:
+        return self.current
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeModels:
+    import rag.ingest
+
+    models = FakeModels(FakeEmbedder())
+    monkeypatch.setattr(rag.ingest, "load_embedder", models.load)
+    return models
+
+
+@pytest.fixture
+def fake_embedder(fake_models: FakeModels) -> FakeEmbedder:
+    return fake_models.current
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from rag.config import Settings
+
+    return Settings(index_dir=tmp_path / "index", embed="fake")
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable copy of the sample corpus."""
+    dest = tmp_path / "corpus"
+    shutil.copytree(SAMPLE_CORPUS, dest)
+    return dest
+
+
+@dataclass(frozen=True)
+class RealIndex:
+    settings: object
+    report: object
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> RealIndex:
+    """The sample corpus ingested with the real default embedder (e5+use), once."""
+    from rag.config import DEFAULT_EMBED, Settings
+    from rag.ingest import ingest
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("real_index") / "index", embed=DEFAULT_EMBED)
+    return RealIndex(settings, ingest([SAMPLE_CORPUS], settings))
+
+
+def store_chunks(settings) -> list:
+    """Every chunk the store holds (read through a fresh open, as a new process would)."""
+    from rag.index import open_index
+
+    return list(open_index(settings.index_dir, settings.chroma_url).iter_chunks())
+
+
+def assert_store_consistent(settings) -> None:
+    """No duplicate ids, no orphan chunks, per-file chunk counts equal the manifest's,
+    nothing pending, and the status totals agree with what the store holds."""
+    from collections import Counter
+
+    from rag.index import index_status, open_index
+
+    index = open_index(settings.index_dir, settings.chroma_url)
+    chunks = list(index.iter_chunks())
+    ids = [c.id for c in chunks]
+    assert len(ids) == len(set(ids)), "duplicate chunk ids"
+    keys = [(c.file, c.paragraph.number, c.part) for c in chunks]
+    assert len(keys) == len(set(keys)), "two chunks claim the same paragraph part"
+    manifest = index.files()
+    per_file = Counter(c.file for c in chunks)
+    orphans = set(per_file) - set(manifest)
+    assert not orphans, f"chunks of files not in the manifest: {orphans}"
+    for name, record in manifest.items():
+        assert record.state == "done", f"{name} left {record.state}"
+        assert per_file.get(name, 0) == record.chunks, name
+    status = index_status(index)
+    assert status.consistent
+    assert status.chunks == len(chunks) == index.count()
