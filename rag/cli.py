@@ -190,6 +190,80 @@ def _stream_to_terminal() -> Callable[[str], None]:
     return write
 
 
+@app.command()
+def chat(
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    embed: EmbedOpt = None,
+    llm: LlmOpt = DEFAULT_LLM,
+    top_k: TopKOpt = DEFAULT_TOP_K,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each follow-up as rewritten, and timings.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Chat: follow-up questions, streamed answers, /sources /reset /help /quit.
+
+    Models load once, before the first prompt. Ctrl-C stops an answer; Ctrl-C again or Ctrl-D leaves. Typed lines are kept in chat_history in the user data folder (~/.local/share/rag on Linux; RAG_DATA_DIR moves it; /help shows the path).
+
+    Example: rag chat --index .rag --llm local
+    """
+    from rag.answer import Assistant
+    from rag.chat import run_chat
+
+    with _errors(debug):
+        _status("loading index and models…")
+        run_chat(Assistant(_settings(index, chroma_url, embed, llm, top_k)), verbose=verbose)
+
+
+@app.command()
+def batch(
+    input: Annotated[Path, typer.Argument(metavar="INPUT", help="Questions: .txt (one a line), .jsonl (id, question) or .csv (id,question).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Answers: .jsonl, .csv or .md, by suffix.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Keep the answers already in OUTPUT; ask the rest (and failed ones) again.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Questions answered at once (only with --llm openai:MODEL).")] = 1,
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    embed: EmbedOpt = None,
+    llm: LlmOpt = DEFAULT_LLM,
+    top_k: TopKOpt = DEFAULT_TOP_K,
+    debug: DebugOpt = False,
+) -> None:
+    """Answer every question in INPUT, writing each answer to OUTPUT as soon as it is made.
+
+    A bad line or a failed question gets an entry with "error" and the batch goes on; the exit code is 1 if any did. A missing id becomes "line-N"; a repeated id is not answered.
+
+    Example: rag batch questions.csv -o answers.jsonl --resume
+    """
+    from rag.batch import plan_batch, run_batch, worker_count
+    from rag.render import batch_summary_text
+
+    with _errors(debug):
+        plan = plan_batch(input, output, resume=resume)
+        n, note = worker_count(llm, workers)
+        if note:
+            typer.echo(note, err=True)
+        if plan.replaces:
+            typer.echo(f"replacing {output} (--resume keeps what it holds)", err=True)
+        assistant = None
+        if plan.todo:  # nothing left to answer: no models to load
+            from rag.answer import Assistant
+
+            _status("loading index and models…")
+            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        update, stop = _progress_bar("answering")
+        try:
+            summary = run_batch(plan, assistant, workers=n, progress=update)
+        except KeyboardInterrupt:
+            summary = None
+        finally:
+            stop()
+    if summary is None:
+        typer.echo(f"interrupted: the answers made so far are in {output}; add --resume to go on", err=True)
+        raise typer.Exit(130)
+    typer.echo(batch_summary_text(summary), err=True)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
 @app.command("eval")
 def evaluate(
     evalset: Annotated[Path, typer.Argument(help="Evaluation JSONL (format: eval/README.md).")] = Path("eval/dev.jsonl"),

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rag.batch import Summary
     from rag.index import Status
     from rag.types import Answer, Citation, IngestReport
 
@@ -62,3 +63,10 @@ def answer_text(answer: Answer, quotes: bool = True) -> str:
             if quotes:
                 lines.append(f"    “{c.quote}”")
     return "\n".join(lines)
+
+
+def batch_summary_text(s: Summary) -> str:
+    """The closing line of ``rag batch`` (stderr)."""
+    kept = f", {s.skipped} already in {s.output.name}" if s.skipped else ""
+    return (f"answered {s.answered}, abstained {s.abstained}, failed {s.failed}{kept} "
+            f"in {s.seconds:.1f} s -> {s.output}")

@@ -1,0 +1,320 @@
+"""rag chat: follow-up rewriting and slash commands with fakes, then the real thing in a
+pseudo-terminal (pexpect), as a person uses it: typing, Ctrl-C, Up arrow, Ctrl-D.
+
+The pty tests run the installed ``rag`` console script against the sample corpus index;
+the one with the embedded model takes a few minutes on 2 cores (each answer ~10-60 s
+when the machine is busy), so its timeouts are generous but bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from conftest import RAG_BIN, RealIndex
+from rag.chat import Chat, Outcome, Turn, plausible_rewrite, rewrite_question
+from rag.prompts import CANNOT_ANSWER, load
+from rag.types import Answer, Chunk, Citation, Hit, Paragraph
+
+# -- fakes: the real interfaces, scripted --------------------------------------------------
+
+
+@dataclass
+class FakeLLM:
+    """Replies from a script and records every prompt it was given."""
+
+    replies: list[str]
+    id: str = "fake-llm"
+    prompts: list[str] = field(default_factory=list)
+
+    def stream(self, messages, *, max_tokens=512, temperature=0.0, stop=None):
+        self.prompts.append(messages[-1]["content"])
+        reply = self.replies.pop(0)
+        yield from (reply[i : i + 4] for i in range(0, len(reply), 4))
+
+
+PARAGRAPH = Paragraph("004_19d5bed1d5b90f32.txt", 4, 4, 4, "أمضى الوفد الفترة من الـ 16 إلى الـ 19 في روسيا، بما في ذلك اجتماعات.")
+
+
+@dataclass
+class Retrieved:
+    hits: list[Hit]
+
+
+class FakeRetriever:
+    def retrieve(self, question: str, k: int) -> Retrieved:
+        return Retrieved([Hit(Chunk("c4", PARAGRAPH, 0, PARAGRAPH.text), 0.9)])
+
+
+@dataclass
+class FakeAssistant:
+    """Answers every question with one citation to PARAGRAPH, streaming ``pieces`` first."""
+
+    llm: FakeLLM | None
+    pieces: list[str] = field(default_factory=lambda: ["The delegation ", "stayed four days [1]."])
+    interrupt_after: int | None = None  # raise KeyboardInterrupt after this many pieces
+    asked: list[str] = field(default_factory=list)
+    retriever: object = field(default_factory=FakeRetriever)
+
+    def ask(self, question, *, qid=None, on_token=None):
+        self.asked.append(question)
+        self.retriever.retrieve(question, 5)  # type: ignore[attr-defined]
+        for n, piece in enumerate(self.pieces):
+            if self.interrupt_after is not None and n == self.interrupt_after:
+                raise KeyboardInterrupt
+            if on_token:
+                on_token(piece)
+        quote = "أمضى الوفد الفترة من الـ 16 إلى الـ 19 في روسيا"
+        return Answer(qid, question, "The delegation stayed from the 16th to the 19th [1].", False, "en",
+                      [Citation(1, PARAGRAPH.file, 4, 4, 4, quote)])
+
+
+def make_chat(assistant: FakeAssistant) -> tuple[Chat, list[str]]:
+    out: list[str] = []
+    return Chat(assistant, write=out.append, history=Path("history")), out  # type: ignore[arg-type]
+
+
+# -- rewriting and commands ----------------------------------------------------------------
+
+
+def test_the_rewrite_prompt_declares_its_placeholders() -> None:
+    text = load("rewrite")
+    for name in ("{history}", "{question}", "{language}"):
+        assert name in text
+
+
+def test_follow_up_is_rewritten_from_the_conversation_and_the_rewrite_is_asked() -> None:
+    rewritten = "How many days did the Liaoning delegation spend in Russia?"
+    llm = FakeLLM([rewritten])
+    assistant = FakeAssistant(llm)
+    chat, out = make_chat(assistant)
+
+    chat.handle("Which countries did the Liaoning delegation visit?")
+    assert llm.prompts == []  # nothing to resolve yet: no model call
+    chat.handle("and how many days did they spend in Russia?")
+
+    assert assistant.asked[-1] == rewritten
+    prompt = llm.prompts[0]
+    assert "Which countries did the Liaoning delegation visit?" in prompt
+    assert "The delegation stayed from the 16th to the 19th." in prompt  # the answer, markers dropped
+    assert "and how many days did they spend in Russia?" in prompt and "English" in prompt
+
+    out.clear()
+    chat.handle("/sources")
+    shown = "".join(out)
+    assert f"searched as: {rewritten}" in shown
+    assert "you asked:   and how many days did they spend in Russia?" in shown
+    assert "[1] 004_19d5bed1d5b90f32.txt ¶4 (line 4)" in shown
+    assert PARAGRAPH.text in shown  # the whole paragraph, not just the quote
+
+
+def test_verbose_shows_the_rewritten_question() -> None:
+    assistant = FakeAssistant(FakeLLM(["Where is the Liaoning delegation from?"]))
+    out: list[str] = []
+    chat = Chat(assistant, verbose=True, write=out.append)  # type: ignore[arg-type]
+    chat.handle("Which countries did the Liaoning delegation visit?")
+    chat.handle("where is it from?")
+    assert "(searching for: Where is the Liaoning delegation from?)" in "".join(out)
+
+
+TURNS = [Turn("ما الدول التي زارها وفد لياونينغ؟", "زار الوفد ألمانيا والسعودية وروسيا.")]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "why"),
+    [
+        ("", "empty"),
+        ("كم يوماً قضى وفد لياونينغ في روسيا؟ " * 8, "absurdly long"),
+        ("How many days did the delegation spend in Russia?", "another language"),
+        ("ما الدول التي زارها وفد لياونينغ؟", "a copy of the earlier question"),
+        ("أنا هنا لمساعدتك. كيف يمكنني مساعدتك اليوم؟", "chat instead of a rewrite"),
+    ],
+)
+def test_an_implausible_rewrite_falls_back_to_the_question(candidate: str, why: str) -> None:
+    question = "وكم يوماً قضى في روسيا؟"
+    assert not plausible_rewrite(candidate, question, TURNS), why
+    assert rewrite_question(FakeLLM([candidate]), TURNS, question) == question
+
+
+def test_a_good_rewrite_is_kept_and_its_label_stripped() -> None:
+    question = "وكم يوماً قضى في روسيا؟"
+    good = "كم يوماً قضى وفد لياونينغ في روسيا؟"
+    assert rewrite_question(FakeLLM([f"Rewritten: {good}\nextra line"]), TURNS, question) == good
+
+
+def test_reset_forgets_the_conversation() -> None:
+    llm = FakeLLM([])
+    chat, out = make_chat(FakeAssistant(llm))
+    chat.handle("Which countries did the Liaoning delegation visit?")
+    assert chat.handle("/reset") is Outcome.DONE
+    chat.handle("and Russia?")
+    assert llm.prompts == []  # no conversation, so nothing to rewrite
+    out.clear()
+    chat.handle("/sources")
+    assert "searched as: and Russia?" in "".join(out)
+
+
+def test_without_a_model_there_is_no_rewrite_and_help_says_so() -> None:
+    assistant = FakeAssistant(None, pieces=[])
+    chat, out = make_chat(assistant)
+    chat.handle("Which countries did the Liaoning delegation visit?")
+    chat.handle("and Russia?")
+    assert assistant.asked[-1] == "and Russia?"
+    out.clear()
+    chat.handle("/help")
+    assert "--llm none" in "".join(out) and "not rewritten" in "".join(out)
+
+
+def test_ctrl_c_during_the_answer_stops_it_and_keeps_the_conversation() -> None:
+    assistant = FakeAssistant(None, interrupt_after=1)
+    chat, out = make_chat(assistant)
+    assert chat.handle("Which countries did the Liaoning delegation visit?") is Outcome.STOPPED
+    shown = "".join(out)
+    assert shown.startswith("The delegation ") and shown.endswith("\n(stopped)\n")
+    assert not chat.turns and chat.last is None  # a stopped answer is not part of the conversation
+    assistant.interrupt_after = None
+    assert chat.handle("Which countries did the Liaoning delegation visit?") is Outcome.DONE
+    assert chat.last is not None
+
+
+def test_a_failing_question_is_reported_and_the_chat_goes_on() -> None:
+    from rag.errors import ModelError
+
+    class Down(FakeAssistant):
+        def ask(self, question, *, qid=None, on_token=None):
+            raise ModelError("cannot reach the model server at http://127.0.0.1:9/v1", "is the server running?")
+
+    chat, out = make_chat(Down(None))
+    assert chat.handle("Which countries did the Liaoning delegation visit?") is Outcome.DONE
+    assert "error: cannot reach the model server at http://127.0.0.1:9/v1" in "".join(out)
+
+
+def test_the_cannot_answer_sentinel_is_not_streamed() -> None:
+    chat, out = make_chat(FakeAssistant(None, pieces=[CANNOT_ANSWER[:4], CANNOT_ANSWER[4:]]))
+    chat.handle("Who is the mayor of Chongqing?")
+    assert CANNOT_ANSWER not in "".join(out)
+
+
+@pytest.mark.parametrize("line", ["/quit", "/exit", " /QUIT "])
+def test_quit(line: str) -> None:
+    chat, _ = make_chat(FakeAssistant(None))
+    assert chat.handle(line) is Outcome.QUIT
+
+
+def test_unknown_command_is_named() -> None:
+    chat, out = make_chat(FakeAssistant(None))
+    assert chat.handle("/frobnicate now") is Outcome.DONE
+    assert "unknown command /frobnicate" in "".join(out)
+
+
+# -- in a real terminal --------------------------------------------------------------------
+
+PROMPT = "rag> "
+ANSWER_TIMEOUT = 240  # one answer; the embedded model on 2 busy cores
+LOAD_TIMEOUT = 180
+
+
+def spawn_chat(real_index: RealIndex, tmp_path: Path, *args: str) -> pexpect.spawn:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+    if os.environ.get("RAG_CACHE_DIR"):
+        env["RAG_CACHE_DIR"] = os.environ["RAG_CACHE_DIR"]  # where the assembled model lives
+    env.update(RAG_DATA_DIR=str(tmp_path / "data"), LC_ALL="C.UTF-8", LANG="C.UTF-8", TERM="xterm",
+               ANONYMIZED_TELEMETRY="False")
+    child = pexpect.spawn(
+        str(RAG_BIN), ["chat", "--index", str(real_index.settings.index_dir), *args],  # type: ignore[attr-defined]
+        env=env, cwd=str(tmp_path), encoding="utf-8", timeout=ANSWER_TIMEOUT, dimensions=(40, 400),
+        codec_errors="strict",  # any mangled UTF-8 on the way out fails the test
+    )
+    child.logfile_read = (tmp_path / "transcript.txt").open("w", encoding="utf-8")
+    return child
+
+
+def ask(child: pexpect.spawn, question: str) -> str:
+    """Type QUESTION, wait for the next prompt, return what was printed in between."""
+    child.sendline(question)
+    child.expect_exact(PROMPT)
+    return child.before
+
+
+def test_chat_in_a_terminal_with_the_local_model(real_index: RealIndex, tmp_path: Path) -> None:
+    child = spawn_chat(real_index, tmp_path, "--llm", "local", "--verbose")
+    try:
+        child.expect_exact("loading index and models", timeout=30)  # the status line comes first
+        child.expect_exact("ready: model local:", timeout=LOAD_TIMEOUT)
+        child.expect_exact(PROMPT, timeout=30)
+
+        # 1. a question: streamed, then the checked answer with its citations
+        first = ask(child, "Which countries did the Liaoning delegation visit?")
+        assert "004_19d5bed1d5b90f32.txt ¶" in first or "do not contain" in first, first
+
+        # 2. a follow-up is rewritten with the conversation (shown by --verbose and /sources)
+        follow = ask(child, "and how many days did they spend in Russia?")
+        searched = re.search(r"\(searching for: (.+?)\)\r?\n", follow)
+        assert searched and "Liaoning" in searched.group(1), follow
+        sources = ask(child, "/sources")
+        assert f"searched as: {searched.group(1)}" in sources
+        assert "you asked:   and how many days did they spend in Russia?" in sources
+        assert "004_19d5bed1d5b90f32.txt" in sources and "روسيا" in sources  # whole Arabic paragraph, intact
+
+        # 3. Ctrl-C while the answer is being written: stopped, back at the prompt
+        child.sendline("/reset")
+        child.expect_exact(PROMPT)
+        child.sendline("遼寧代表團在俄羅斯出席了哪兩座城市之間新直飛航線的開航儀式？請詳細說明。")
+        child.expect_exact("開航儀式？請詳細說明。\r\n", timeout=30)  # Chinese echoed back whole
+        child.expect(r"\S", timeout=ANSWER_TIMEOUT)  # the first streamed piece
+        child.sendintr()
+        child.expect_exact("(stopped)", timeout=30)
+        assert "checked answer" not in child.before  # it did not run to the end
+        child.expect_exact(PROMPT, timeout=10)
+
+        # 4. the models are still loaded: an Arabic question is answered from the Arabic file
+        arabic = ask(child, "كم شركة تعمل في قطاع صناعة السيارات بمقاطعة خنان؟")
+        assert "loading" not in arabic
+        assert "001_2284b7fc3385c695.txt ¶" in arabic or "لا تحتوي المستندات" in arabic, arabic
+
+        child.sendline("/quit")
+        child.expect(pexpect.EOF, timeout=30)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+
+
+def test_history_survives_sessions_and_keys_behave(real_index: RealIndex, tmp_path: Path) -> None:
+    """Extractive mode (no LLM) keeps this fast; the keys and the history are the point."""
+    question = "كم شركة تعمل في قطاع صناعة السيارات بمقاطعة خنان؟"
+    child = spawn_chat(real_index, tmp_path, "--llm", "none")
+    try:
+        child.expect_exact(PROMPT, timeout=LOAD_TIMEOUT)
+        assert "001_2284b7fc3385c695.txt ¶2 (line 2)" in ask(child, question)
+        child.sendline("/help")
+        child.expect_exact("follow-ups are not rewritten")
+        child.expect_exact(PROMPT)
+        child.sendeof()  # Ctrl-D leaves
+        child.expect(pexpect.EOF, timeout=30)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    history = tmp_path / "data" / "chat_history"
+    assert question in history.read_text(encoding="utf-8").splitlines()
+    assert history.stat().st_mode & 0o777 == 0o600  # questions can be private
+
+    child = spawn_chat(real_index, tmp_path, "--llm", "none")
+    try:
+        child.expect_exact(PROMPT, timeout=LOAD_TIMEOUT)
+        child.send("\x1b[A\x1b[A")  # Up twice: /help, then the question from the last session
+        child.expect_exact(question, timeout=10)  # readline redraws it intact
+        child.send("\r")
+        child.expect_exact("001_2284b7fc3385c695.txt ¶2 (line 2)")
+        child.expect_exact(PROMPT)
+        child.sendintr()  # Ctrl-C at the prompt: a hint, not an exit
+        child.expect_exact("Ctrl-C again or Ctrl-D to leave", timeout=10)
+        child.sendintr()
+        child.expect(pexpect.EOF, timeout=30)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
