@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=Path("examples/corpus"))
     ap.add_argument("--embedders", default="e5,use,e5+use,e5*0.7+use*0.3")
     ap.add_argument("--weights", default="0,0.05,0.1,0.2,0.4")
+    ap.add_argument("--gates", default="0.3,0.5")
     ap.add_argument("-k", type=int, default=5)
     args = ap.parse_args()
     questions = [q for q in load_questions(args.evalset) if q.answerable]
@@ -40,8 +41,8 @@ def main() -> None:
             settings = Settings(index_dir=Path(tmp), embed=spec)
             ingest([args.corpus], settings)
             index = open_index(settings.index_dir, None)
-            for w in [float(x) for x in args.weights.split(",")]:
-                retriever = Retriever(index, load_embedder(spec), keyword_weight=w)
+            for w, gate in [(float(w), float(g)) for w in args.weights.split(",") for g in args.gates.split(",")]:
+                retriever = Retriever(index, load_embedder(spec), keyword_weight=w, keyword_gate=gate)
                 groups: dict[str, list[tuple[bool, float]]] = defaultdict(list)
                 for q in questions:
                     keys = [(h.chunk.file, h.chunk.paragraph.number) for h in retriever.retrieve(q.question, args.k).hits]
@@ -52,7 +53,7 @@ def main() -> None:
                         groups[g].append(result)
                 cells = [f"{g}: {sum(h for h, _ in v) / len(v):.0%}/{sum(r for _, r in v) / len(v):.2f} (n={len(v)})"
                          for g, v in sorted(groups.items())]
-                print(f"{spec:16} w={w:<4} " + " | ".join(cells), flush=True)
+                print(f"{spec:16} w={w:<4} gate={gate:<4} " + " | ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

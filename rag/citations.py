@@ -45,7 +45,7 @@ _CLOSERS = r"\"'”’»)\]」』"
 _SENTENCE = re.compile(rf".+?(?:[。！？؟!?]+[{_CLOSERS}]*|\.+[{_CLOSERS}]*(?=\s|$)|\n|$)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
-DEFAULT_SUPPORT_FLOOR = 0.80
+DEFAULT_SUPPORT_FLOOR = 0.60
 """Minimum answer-sentence/source similarity to count as support (tuned on eval/dev)."""
 
 
