@@ -56,7 +56,7 @@ def main() -> None:
     for min_sim in [float(x) for x in args.min_sims.split(",")]:
         for floor in [float(x) for x in args.floors.split(",")]:
             assistant = Assistant(Settings(index_dir=args.index), Tuning(min_similarity=min_sim, support_floor=floor), llm=llm)
-            rows = ev.run(questions, lambda q: assistant.ask(q.question, qid=q.id), None)
+            rows = ev.run(questions, lambda q: (assistant.ask(q.question, qid=q.id), None))
             CACHE.write_text(json.dumps(cache, ensure_ascii=False))
             m = ev.aggregate(rows)
             kinds = {k: ev.aggregate([r for r in rows if r.kind == k])["correctness"] for k in ev.KINDS[:3]}

@@ -36,6 +36,19 @@ NOT_FOUND = {
     "ar": "لا تحتوي المستندات على إجابة لهذا السؤال.",
     "zh": "文件中沒有這個問題的答案。",
 }
+# How the model says "not in the sources" in its own words instead of the exact
+# CANNOT_ANSWER token. Checked in the answer's first sentence only, so an answer that
+# states a fact and then notes what is missing still counts as an answer.
+REFUSALS = (
+    "not in the documents", "not in the sources", "do not contain", "does not contain",
+    "do not mention", "does not mention", "do not provide", "does not provide",
+    "do not specify", "does not specify", "do not state", "does not state",
+    "no information", "not mentioned", "not specified", "not provided", "cannot answer",
+    "لا توجد معلومات", "لا تتوفر معلومات", "لا تحتوي", "لا تذكر", "لا يذكر", "لم يذكر", "لم تذكر",
+    "لم يتم ذكر", "غير مذكور", "لا تتضمن", "لا يتضمن", "لا يمكن الإجابة",
+    "沒有提到", "没有提到", "未提及", "沒有提及", "没有提及", "沒有相關", "没有相关", "無法回答", "无法回答",
+    "未提供", "沒有提供", "没有提供", "沒有說明", "没有说明", "未說明", "未说明", "不包含",
+)
 CONTEXT_SOURCES = 3
 CONTEXT_CHARS = 420  # per source: ~3 short sentences; keeps time to first token low
 MAX_TOKENS = 200
@@ -88,7 +101,7 @@ class Assistant:
         else:
             raw = self._generate(question, language, sources, on_token, timings, gen_started)
         timings["generate"] = round((time.perf_counter() - gen_started) * 1000, 1)
-        if CANNOT_ANSWER in raw:
+        if says_not_found(raw):
             return self._abstain(answer, timings, started)
         text, citations = attach_citations(
             raw, sources, self.embedder.embed_passages, support_floor=self.tuning.support_floor
@@ -157,6 +170,15 @@ class Assistant:
     def _extractive(sources: list[Source]) -> str:
         """``--llm none``: quote the best source's closest sentences, cited."""
         return f"{sources[0].quote} [1]"
+
+
+def says_not_found(text: str) -> bool:
+    """Whether the model's answer is a refusal: the CANNOT_ANSWER token anywhere, or a
+    refusal phrase (REFUSALS) in its first sentence."""
+    if CANNOT_ANSWER in text:
+        return True
+    first = (split_sentences(text) or [""])[0].casefold()
+    return any(phrase in first for phrase in REFUSALS)
 
 
 def _span(text: str, sentences: list[str]) -> str:

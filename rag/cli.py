@@ -13,12 +13,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from rag.config import DEFAULT_EMBED, DEFAULT_INDEX, DEFAULT_LLM, DEFAULT_TOP_K, Settings
-from rag.errors import RagError
+from rag.errors import RagError, UsageError
 
 app = typer.Typer(
     help="Answer questions over a folder of documents (Arabic, Chinese, English) with "
@@ -268,6 +268,8 @@ def batch(
 def evaluate(
     evalset: Annotated[Path, typer.Argument(help="Evaluation JSONL (format: eval/README.md).")] = Path("eval/dev.jsonl"),
     answers: Annotated[Path | None, typer.Option("--answers", help="Score this SPEC 4 answers JSONL instead of answering.")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Also run a starter-docs llama-index pipeline (same models) over --docs and compare.")] = False,
+    docs: Annotated[Path, typer.Option("--docs", help="The documents folder, for --baseline.")] = Path("examples/corpus"),
     out: Annotated[Path, typer.Option("--out", help="Folder for report.json and report.md.")] = Path("eval"),
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
@@ -278,7 +280,7 @@ def evaluate(
 ) -> None:
     """Run the evaluation set and print the SPEC 5 metrics; writes report.json and report.md.
 
-    Example: rag eval eval/dev.jsonl --llm none
+    Example: rag eval eval/dev.jsonl --baseline --docs examples/corpus
     """
     import json
 
@@ -286,34 +288,55 @@ def evaluate(
     from rag.types import Answer
 
     with _errors(debug):
+        if answers is not None and baseline:
+            raise UsageError("--answers scores a file; --baseline answers: choose one")
         questions = ev.load_questions(evalset)
+        base_rep = None
         if answers is not None:
             given = ev.read_answers(answers)
             missing = Answer(None, "", "", False, "en", error="no answer in the answers file")
-            rows = ev.run(questions, lambda q: given.get(q.id, missing), None)
+            rows = ev.run(questions, lambda q: (given.get(q.id, missing), None))
         else:
             from rag.answer import Assistant
 
             _status("loading models…")
             assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
-            update, stop = _progress_bar("answering")
-            try:
-                rows = ev.run(
-                    questions,
-                    lambda q: assistant.ask(q.question, qid=q.id),
-                    lambda text: [(h.chunk.file, h.chunk.paragraph.number)
-                                  for h in assistant.retriever.retrieve(text, top_k).hits],
-                    update,
-                )
-            finally:
-                stop()
+            if baseline and assistant.llm is None:
+                raise UsageError("--baseline compares answers written by an LLM: use it without --llm none")
+
+            def ours(q: ev.Question) -> ev.Answered:
+                hits = assistant.retriever.retrieve(q.question, top_k).hits
+                return assistant.ask(q.question, qid=q.id), [(h.chunk.file, h.chunk.paragraph.number) for h in hits]
+
+            rows = _run_with_progress(ev, questions, ours, "answering")
+            if baseline:
+                from rag.baseline import Baseline
+
+                _status("building the llama-index baseline…")
+                base = Baseline(docs, assistant.embedder, assistant.llm)  # type: ignore[arg-type]
+                try:
+                    base_rep = ev.report(_run_with_progress(
+                        ev, questions, lambda q: base.ask(q.question, q.id), "baseline answering"))
+                finally:
+                    base.close()
         rep = ev.report(rows)
+        table = ev.markdown(rep, f"rag eval {evalset}")
+        if base_rep is not None:
+            rep["baseline"] = base_rep
+            table += "\n" + ev.compare_markdown(rep, base_rep, f"rag vs llama-index baseline, {evalset}")
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
-        table = ev.markdown(rep, f"rag eval {evalset}")
         (out / "report.md").write_text(table, encoding="utf-8")
     typer.echo(table)
     typer.echo(f"wrote {out / 'report.json'} and {out / 'report.md'}", err=True)
+
+
+def _run_with_progress(ev: Any, questions: list[Any], answer: Callable[[Any], Any], label: str) -> list[Any]:
+    update, stop = _progress_bar(label)
+    try:
+        return ev.run(questions, answer, update)
+    finally:
+        stop()
 
 
 def main() -> None:

@@ -152,29 +152,52 @@ COLUMNS = ["questions", "hit_at_k", "mrr", "correctness", "citation_hit", "citat
            "abstention_accuracy", "false_abstention"]
 
 
+def _cell(v: Any) -> str:
+    return "–" if v is None else (f"{v:.0%}" if isinstance(v, float) else str(v))
+
+
 def markdown(rep: dict[str, Any], title: str = "rag eval") -> str:
     """A readable table: one row overall, one per language and kind."""
-    def cell(v: Any) -> str:
-        return "–" if v is None else (f"{v:.0%}" if isinstance(v, float) else str(v))
-
     lines = [f"## {title}", "", "| group | " + " | ".join(COLUMNS) + " | median total ms | median first token ms |",
              "|" + "---|" * (len(COLUMNS) + 3)]
     for name, m in [("overall", rep["overall"]), *rep["groups"].items()]:
         lat = m["latency_ms_median"]
-        lines.append(f"| {name} | " + " | ".join(cell(m[c]) for c in COLUMNS)
+        lines.append(f"| {name} | " + " | ".join(_cell(m[c]) for c in COLUMNS)
                      + f" | {lat.get('total', '–')} | {lat.get('first_token', '–')} |")
     return "\n".join(lines) + "\n"
 
 
-def run(questions: list[Question], ask: Callable[[Question], Answer],
-        retrieve: Callable[[str], list[tuple[str, int]]] | None,
+Answered = tuple[Answer, list[tuple[str, int]] | None]
+"""An answer and, when known, the (file, paragraph) keys retrieved for it, in rank order."""
+
+
+def run(questions: list[Question], answer: Callable[[Question], Answered],
         progress: Callable[[int, int], None] | None = None) -> list[Row]:
     rows = []
     for i, q in enumerate(questions, start=1):
-        rows.append(score(q, ask(q), retrieve(q.question) if retrieve else None))
+        rows.append(score(q, *answer(q)))
         if progress:
             progress(i, len(questions))
     return rows
+
+
+def compare_markdown(ours: dict[str, Any], baseline: dict[str, Any], title: str) -> str:
+    """Both systems side by side, overall and per kind, with the ratio of median latencies."""
+    lines = [f"## {title}", "", "| metric | group | rag | llama-index baseline |", "|---|---|---|---|"]
+    groups = ["overall", *(f"kind={k}" for k in KINDS)]
+    for metric in COLUMNS[1:]:
+        for g in groups:
+            a = ours["overall"] if g == "overall" else ours["groups"].get(g, {})
+            b = baseline["overall"] if g == "overall" else baseline["groups"].get(g, {})
+            if a.get(metric) is None and b.get(metric) is None:
+                continue
+            lines.append(f"| {metric} | {g} | {_cell(a.get(metric))} | {_cell(b.get(metric))} |")
+    a_ms = ours["overall"]["latency_ms_median"].get("total")
+    b_ms = baseline["overall"]["latency_ms_median"].get("total")
+    lines.append(f"| median total ms | overall | {a_ms} | {b_ms} |")
+    if a_ms and b_ms:
+        lines.append(f"| latency ratio (baseline / rag) | overall | 1 | {b_ms / a_ms:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def read_answers(path: Path) -> dict[str, Answer]:

@@ -1,0 +1,155 @@
+"""The comparison pipeline for ``rag eval --baseline``: llama-index as its starter docs use it.
+
+``SimpleDirectoryReader`` -> default ``SentenceSplitter`` -> ``VectorStoreIndex`` over a
+Chroma collection -> ``CitationQueryEngine`` with its defaults, given the *same*
+embedding model and LLM as ``rag`` through two small adapters, so the comparison is
+about the pipeline, not the models.
+
+Its answers are turned into SPEC 4 objects so ``rag.evaluate`` scores both the same way.
+A baseline ``[n]`` cites a chunk of up to 512 tokens, not a paragraph; it becomes one
+citation per paragraph that chunk overlaps (what a person would have to read to check
+it), which is generous to citation hit and honest about precision. The baseline has no
+abstention logic of its own; it counts as abstaining when its answer is a refusal
+(``rag.answer.says_not_found``).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from llama_index.core import Settings as LlamaSettings
+from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.llms.custom import CustomLLM
+from llama_index.core.query_engine import CitationQueryEngine
+from llama_index.core.schema import NodeWithScore
+from llama_index.vector_stores.chroma import ChromaVectorStore
+from pydantic import PrivateAttr
+
+from rag.answer import MAX_TOKENS, says_not_found
+from rag.embeddings import Embedder
+from rag.lang import detect_language
+from rag.llms import LLM
+from rag.paragraphs import normalize_newlines, split_paragraphs
+from rag.types import Answer, Citation, Paragraph
+
+_SOURCE_PREFIX = re.compile(r"^Source \d+:\n")
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+class EmbedderAdapter(BaseEmbedding):
+    """A ``rag`` Embedder as a llama-index embedding model."""
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, embedder: Embedder, **kwargs: Any) -> None:
+        super().__init__(model_name=embedder.id, embed_batch_size=64, **kwargs)
+        self._embedder = embedder
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embedder.embed_query(query).tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embedder.embed_passages([text])[0].tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embedder.embed_passages(texts).tolist()
+
+
+class LLMAdapter(CustomLLM):
+    """A ``rag`` LLM as a llama-index completion model (the prompt is one user message)."""
+
+    _llm: LLM = PrivateAttr()
+
+    def __init__(self, llm: LLM, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._llm = llm
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(context_window=4096, num_output=MAX_TOKENS, model_name=self._llm.id)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return CompletionResponse(text="".join(self._pieces(prompt)))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        text = ""
+        for piece in self._pieces(prompt):
+            text += piece
+            yield CompletionResponse(text=text, delta=piece)
+
+    def _pieces(self, prompt: str) -> Any:
+        return self._llm.stream([{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS, temperature=0.0)
+
+
+class Baseline:
+    """The starter-docs pipeline over one folder, built once, asked many times."""
+
+    def __init__(self, docs: Path, embedder: Embedder, llm: LLM) -> None:
+        embed_model, llm_model = EmbedderAdapter(embedder), LLMAdapter(llm)
+        # Set globally too: llama-index falls back to OpenAI wherever a model is unset.
+        LlamaSettings.embed_model, LlamaSettings.llm = embed_model, llm_model
+        self._tmp = tempfile.TemporaryDirectory(prefix="rag-baseline-")
+        client = chromadb.PersistentClient(path=self._tmp.name)
+        store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("baseline"))
+        documents = SimpleDirectoryReader(str(docs), recursive=True, filename_as_id=True).load_data()
+        index = VectorStoreIndex.from_documents(
+            documents, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed_model
+        )
+        self._engine = CitationQueryEngine.from_args(index, llm=llm_model)
+        self._texts = {self._name(docs, d.metadata["file_path"]): normalize_newlines(d.text) for d in documents}
+        self._paragraphs = {name: split_paragraphs(name, text) for name, text in self._texts.items()}
+        self._docs = docs
+
+    @staticmethod
+    def _name(root: Path, file_path: str) -> str:
+        return Path(file_path).resolve().relative_to(root.resolve()).as_posix()
+
+    def ask(self, question: str, qid: str | None = None) -> tuple[Answer, list[tuple[str, int]]]:
+        """The baseline's answer as SPEC 4, and the paragraphs its retrieved chunks cover."""
+        started = time.perf_counter()
+        response = self._engine.query(question)
+        text = str(response).strip()
+        answer = Answer(qid, question, text, says_not_found(text) or not text, detect_language(question))
+        nodes = response.source_nodes
+        retrieved: list[tuple[str, int]] = []
+        for node in nodes:
+            for p in self._covered(node):
+                if (p.file, p.number) not in retrieved:
+                    retrieved.append((p.file, p.number))
+        if not answer.abstained:
+            for marker in dict.fromkeys(int(m) for m in _MARKER.findall(text)):
+                if 1 <= marker <= len(nodes):
+                    answer.citations += [Citation(marker, p.file, p.number, p.start_line, p.end_line, p.text[:200])
+                                         for p in self._covered(nodes[marker - 1])]
+        answer.timings_ms = {"total": round((time.perf_counter() - started) * 1000, 1)}
+        return answer, retrieved
+
+    def _covered(self, node: NodeWithScore) -> list[Paragraph]:
+        """The paragraphs of the file that the node's text overlaps, found by locating it."""
+        name = self._name(self._docs, node.node.metadata["file_path"])
+        file_text = self._texts[name]
+        chunk = _SOURCE_PREFIX.sub("", node.node.get_content()).strip()
+        start = file_text.find(chunk)
+        if start < 0:  # the splitter may have changed whitespace inside; anchor on the opening
+            start = file_text.find(chunk[:40])
+        if start < 0:
+            return []
+        first = file_text.count("\n", 0, start) + 1
+        last = first + chunk.count("\n")
+        return [p for p in self._paragraphs[name] if p.start_line <= last and p.end_line >= first]
+
+    def close(self) -> None:
+        self._tmp.cleanup()
