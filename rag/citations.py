@@ -100,6 +100,19 @@ def _best_quote(sentence: str, source: Source) -> str:
     return best if best in paragraph else source.quote
 
 
+def _pair(wanted: set[str], source_numbers: list[set[str]], sims: list[float], floor: float) -> list[int]:
+    """Two sources that between them state every number of a sentence no single source
+    covers (a multi-document answer: "from 16 to 19 ..., and 500 tractors"), each close
+    enough to the sentence and each giving a number the other lacks; the closest pair."""
+    pairs = [
+        (sims[i] + sims[j], [i, j])
+        for i in range(len(sims)) for j in range(i + 1, len(sims))
+        if min(sims[i], sims[j]) >= floor and wanted <= source_numbers[i] | source_numbers[j]
+        and wanted - source_numbers[i] and wanted - source_numbers[j]
+    ]
+    return max(pairs)[1] if pairs else []
+
+
 def attach_citations(
     answer: str,
     sources: list[Source],
@@ -129,6 +142,8 @@ def attach_citations(
         chosen = [n - 1 for n in dict.fromkeys(named) if 0 < n <= len(sources) and n - 1 in ok]
         if not chosen and ok:
             chosen = [max(ok, key=sims.__getitem__)]
+        if not chosen and wanted:
+            chosen = _pair(wanted, source_numbers, sims, support_floor)
         marks = []
         for i in chosen:
             if i not in order:

@@ -81,3 +81,19 @@ def test_markers_are_renumbered_in_order_of_use_and_quotes_are_exact() -> None:
 def test_unsupported_answer_gets_no_citation() -> None:
     text, cites = attach_citations("Digital trade grew quickly [1].", SOURCES, fake_embed, 0.5)
     assert cites == [] and "[" not in text
+
+
+def test_sentence_joining_two_documents_cites_both() -> None:
+    sources = [
+        source("a.txt", 4, "The delegation visited the cars plant in Russia from 16 to 19 October."),
+        source("b.txt", 28, "The truck maker delivered 500 cars to Russia."),
+    ]
+    text, cites = attach_citations(
+        "The cars delegation was in Russia from 16 to 19 October, and 500 cars were delivered [1].",
+        sources, fake_embed, 0.5,
+    )
+    assert text.endswith("[1][2]")
+    assert {(c.file, c.paragraph) for c in cites} == {("a.txt", 4), ("b.txt", 28)}
+    # but a number neither source states still drops the sentence
+    text, cites = attach_citations("The cars delegation stayed 16 days and saw 501 cars [1].", sources, fake_embed, 0.5)
+    assert not cites and text == ""
