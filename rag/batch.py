@@ -13,8 +13,9 @@ Input, by suffix:
 
 Ids, the rule:
   - a missing or empty id becomes ``line-N`` (N = the line the question starts on);
-  - a repeated id is not answered: that line gets an error entry with id ``line-N`` and
-    error "duplicate id X (first at line M)", so every id in OUTPUT is unique.
+  - a repeated id is not answered: that line gets an error entry with id ``line-N`` (``line-N-2``
+    if the file itself used ``line-N``) and error "duplicate id X (first at line M)", or its
+    own error if the line was malformed anyway, so every id in OUTPUT is unique.
 
 One bad line never stops the batch: a line that is not UTF-8, not JSON, not an object, or
 has no question becomes an entry with ``error`` set, as does a question whose answering
@@ -67,6 +68,7 @@ CSV_COLUMNS = ("id", "question", "answer", "abstained", "citations", "error")
 _MD_MARK = re.compile(r"^<!-- rag-batch (\{.*\}) -->$", re.M)
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
 _SHOWN = 200  # characters of a malformed line kept as its entry's "question"
+_CSV_FIELD_MAX = 2**31 - 1  # csv's default field limit (128 KiB) would refuse a long question we wrote
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,9 @@ def _read_jsonl(text: str) -> Iterator[Item]:
             yield _bad(n, line, "not UTF-8 text" if _NOT_UTF8.search(line)
                        else f"not valid JSON ({exc.msg} at column {exc.colno})")
             continue
+        except RecursionError:  # "[[[[..." nested deeper than the json module can follow
+            yield _bad(n, line, "not valid JSON (nested too deeply)")
+            continue
         if not isinstance(obj, dict):
             yield _bad(n, line, 'expected an object like {"id": "q1", "question": "..."}')
             continue
@@ -266,13 +271,19 @@ def _item(n: int, raw: str, qid: object, question: object) -> Item:
 
 def _unique(items: list[Item]) -> list[Item]:
     """The duplicate rule: the first use of an id is answered; a repeat becomes an error
-    item with id ``line-N``, so ids in OUTPUT stay unique."""
+    item with a fresh id (``line-N``, or ``line-N-2``...), so ids in OUTPUT stay unique."""
     first: dict[str, int] = {}
     out = []
     for item in items:
         if item.id in first:
-            item = Item(f"line-{item.line}", item.question, item.line,
-                        f"line {item.line}: duplicate id {item.id!r} (first at line {first[item.id]})")
+            # A line that is already an error keeps its own reason; and since a file may
+            # itself use ids like "line-N", the new id is made fresh, never assumed free.
+            error = item.error or f"line {item.line}: duplicate id {item.id!r} (first at line {first[item.id]})"
+            fresh, n = f"line-{item.line}", 1
+            while fresh in first:
+                n += 1
+                fresh = f"line-{item.line}-{n}"
+            item = Item(fresh, item.question, item.line, error)
         first.setdefault(item.id, item.line)
         out.append(item)
     return out
@@ -295,18 +306,25 @@ def read_entries(path: Path) -> list[tuple[str, bool, Any]]:
     suffix = path.suffix.lower()
     entries: list[tuple[str, bool, Any]] = []
     if suffix == ".jsonl":
-        for line in text.splitlines():
+        # split("\n"), not splitlines(): U+2028 or NEL inside an answer is not a line end.
+        for line in text.split("\n"):
+            if not line:
+                continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 entries.append(("", False, line))
                 continue
             ok = isinstance(obj, dict) and isinstance(obj.get("id"), str) and not obj.get("error")
             entries.append((obj.get("id", "") if isinstance(obj, dict) else "", ok, line))
     elif suffix == ".csv":
-        for row in csv.DictReader(io.StringIO(text, newline="")):
-            complete = None not in row.values() and None not in row  # a cut-off row is short
-            entries.append((row.get("id") or "", complete and not row.get("error"), row))
+        limit = csv.field_size_limit(_CSV_FIELD_MAX)  # what we wrote must read back, however long
+        try:
+            for row in csv.DictReader(io.StringIO(text, newline="")):
+                complete = None not in row.values() and None not in row  # a cut-off row is short
+                entries.append((row.get("id") or "", complete and not row.get("error"), row))
+        finally:
+            csv.field_size_limit(limit)
     else:
         marks = list(_MD_MARK.finditer(text))
         for mark, after in zip(marks, [*marks[1:], None], strict=True):
@@ -389,11 +407,12 @@ def markdown_entry(a: Answer) -> str:
     status = "error" if a.error else "abstained" if a.abstained else "answered"
     # ">" escaped so no id can close the HTML comment early.
     head = json.dumps({"id": a.id, "status": status}, ensure_ascii=False).replace(">", "\\u003e")
-    lines = [f"<!-- rag-batch {head} -->", f"## {a.id} · {_flat(a.question)}", ""]
+    lines = [f"<!-- rag-batch {head} -->", f"## {_flat(str(a.id))} · {_flat(a.question)}", ""]
     if a.error:
         lines.append(f"**Error:** {_flat(a.error)}")
     else:
-        lines.append(("*Abstained:* " if a.abstained else "") + a.answer)
+        # No line of an answer (which may echo a document or the question) may pass for a marker.
+        lines.append(("*Abstained:* " if a.abstained else "") + a.answer.replace("<!--", "&lt;!--"))
         if a.citations:
             lines.append("")
             for c in a.citations:

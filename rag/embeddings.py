@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.errors import ModelError, UsageError
+from rag.errors import ModelError, UsageError, cause_unless_it_shows
 
 BATCH = 32
 
@@ -138,13 +138,15 @@ class OpenAIEmbedder:
             raise ModelError(
                 f"cannot reach the embedding server at {self._base_url}",
                 "check that it runs, or set RAG_EMBED_BASE_URL / OPENAI_BASE_URL",
-            ) from exc
+            ) from cause_unless_it_shows(exc, self._client.api_key)
         except openai.AuthenticationError as exc:
             raise ModelError(
                 f"the embedding server at {self._base_url} refused the API key", "check OPENAI_API_KEY"
-            ) from exc
+            ) from cause_unless_it_shows(exc, self._client.api_key)
         except openai.APIError as exc:
-            raise ModelError(f"the embedding server at {self._base_url} failed: {type(exc).__name__}") from exc
+            raise ModelError(
+                f"the embedding server at {self._base_url} failed: {type(exc).__name__}"
+            ) from cause_unless_it_shows(exc, self._client.api_key)
         rows = sorted(response.data, key=lambda d: d.index)
         if len(rows) != len(texts):
             raise ModelError(

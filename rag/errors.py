@@ -48,3 +48,14 @@ class ModelError(RagError):
 
 class StoreError(RagError):
     """The Chroma store failed (server down, disk full, corrupt files)."""
+
+
+def cause_unless_it_shows(exc: BaseException, secret: str | None) -> BaseException | None:
+    """EXC, to chain with ``raise ... from``, or None when its traceback would show SECRET.
+
+    A server may echo the API key in its error reply, and --debug prints every chained
+    exception: then the masked message of the error raised is all a person gets to see.
+    """
+    import traceback
+
+    return None if secret and secret in "".join(traceback.format_exception(exc)) else exc

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 CHUNKS = "rag_chunks"
 FILES = "rag_files"
 PAGE = 5000  # records per get(); keeps memory flat on large indexes
+# Each part of a split paragraph carries the whole paragraph's text, which is quadratic in its
+# length (one 2 MB line: ~2,900 parts x 2 MB). Parts of a longer paragraph keep only their own
+# text, still an exact slice of the paragraph, so quotes taken from it stay checkable.
+PARAGRAPH_TEXT_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,7 @@ def _chunk_meta(c: Chunk, multipart: bool) -> dict[str, Any]:
     if p.page is not None:
         meta["page"] = p.page
         meta["page_paragraph"] = p.page_paragraph
-    if multipart:
+    if multipart and len(p.text) <= PARAGRAPH_TEXT_MAX:
         meta["paragraph_text"] = p.text  # so a part can still show and quote its whole paragraph
     return meta
 

@@ -17,6 +17,7 @@ cache and checks the SHA-256 before anything loads it.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib
 import os
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 import platformdirs
 
-from rag.errors import ModelError, UsageError
+from rag.errors import ModelError, UsageError, cause_unless_it_shows
 
 if TYPE_CHECKING:
     import openai
@@ -129,6 +130,9 @@ class LlamaCppLLM:
                 f"llama.cpp could not load {path}: {exc}",
                 "is it a complete GGUF file of a model llama.cpp supports?",
             ) from exc
+        # Free the model while the interpreter is still whole: left to Llama.__del__ at
+        # shutdown, llama.cpp's free functions are already gone and it prints a traceback.
+        atexit.register(self._llama.close)
 
     def stream(
         self,
@@ -202,7 +206,7 @@ class OpenAILLM:
                     if piece:
                         yield piece
         except openai.APIError as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc) from cause_unless_it_shows(exc, self._client.api_key)
         # The openai client wraps transport errors only before the stream starts; a server
         # that dies or stalls mid-answer surfaces as httpx2 errors, bad SSE data as ValueError.
         except httpx2.HTTPError as exc:
