@@ -328,7 +328,12 @@ def evaluate(
         (out / "report.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
         (out / "report.md").write_text(table, encoding="utf-8")
     typer.echo(table)
+    failed = [r for r in rows if r.error] if answers is None else []  # a scored file's errors are its data
+    for r in failed:
+        typer.echo(f"{r.id}: error: {r.error}", err=True)
     typer.echo(f"wrote {out / 'report.json'} and {out / 'report.md'}", err=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _run_with_progress(ev: Any, questions: list[Any], answer: Callable[[Any], Any], label: str) -> list[Any]:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.errors import UsageError
+from rag.errors import RagError, UsageError
 from rag.lang import normalize
 from rag.types import Answer, Citation
 
@@ -173,9 +173,15 @@ Answered = tuple[Answer, list[tuple[str, int]] | None]
 
 def run(questions: list[Question], answer: Callable[[Question], Answered],
         progress: Callable[[int, int], None] | None = None) -> list[Row]:
+    """Answer and score every question; a question whose answering fails (a model server
+    down, say) is scored as an error and the run goes on."""
     rows = []
     for i, q in enumerate(questions, start=1):
-        rows.append(score(q, *answer(q)))
+        try:
+            got = answer(q)
+        except RagError as exc:
+            got = (Answer(q.id, q.question, "", False, q.language, error=exc.message), None)
+        rows.append(score(q, *got))
         if progress:
             progress(i, len(questions))
     return rows

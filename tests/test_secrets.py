@@ -200,12 +200,17 @@ def test_eval_scores_an_answers_file_of_failures_without_the_key(runner: CliRunn
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_eval_answering_stops_naming_the_server_without_the_key(runner: CliRunner, url: str, index: str,
-                                                               tmp_path: Path, debug: bool) -> None:
-    args = ["eval", str(write_evalset(tmp_path)), "--out", "report", "--llm", "openai:some-model",
-            "--index", index]
+def test_eval_answering_records_each_failure_naming_the_server_without_the_key(
+        runner: CliRunner, url: str, index: str, tmp_path: Path, debug: bool) -> None:
+    evalset = write_evalset(tmp_path)
+    args = ["eval", str(evalset), "--out", str(tmp_path / "report"), "--llm", "openai:some-model", "--index", index]
     result = runner.invoke(app, args + ["--debug"] * debug)
-    check_failure(result, url, debug)
+    assert result.exit_code == 1, shown(result)
+    assert f"cannot reach the model server at {url}" in result.stderr, result.stderr
+    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    asked = sum(1 for line in evalset.read_text(encoding="utf-8").splitlines() if line.strip())
+    assert report["overall"]["errors"] == asked  # every question recorded, none lost
+    assert_no_key(shown(result))
     assert_no_key_in_files(tmp_path)
 
 
