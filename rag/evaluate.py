@@ -65,7 +65,7 @@ def load_questions(path: Path) -> list[Question]:
     """Read an eval JSONL file; a malformed line is a usage error naming the line."""
     questions = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 may be in a question
     except OSError as exc:
         raise UsageError(f"cannot read evaluation set {path}: {exc.strerror}") from exc
     for n, line in enumerate(lines, start=1):
@@ -78,7 +78,7 @@ def load_questions(path: Path) -> list[Question]:
                 frozenset((g["file"], int(g["paragraph"])) for g in d["gold"]),
                 tuple(tuple(v) for v in d["facts"]),
             ))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise UsageError(f"{path}:{n}: not an evaluation question ({exc})") from exc
     return questions
 
@@ -209,13 +209,17 @@ def compare_markdown(ours: dict[str, Any], baseline: dict[str, Any], title: str)
 def read_answers(path: Path) -> dict[str, Answer]:
     """SPEC 4 answer objects by id, from a JSONL file (another system's output)."""
     answers = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read answers file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
             d["citations"] = [Citation(**c) for c in d.get("citations") or []]
             answers[str(d["id"])] = Answer(**d)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise UsageError(f"{path}:{n}: not a SPEC 4 answer object ({exc})") from exc
     return answers

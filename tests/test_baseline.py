@@ -113,3 +113,17 @@ def test_eval_refuses_baseline_with_answers_file(tmp_path: Path) -> None:
     answers.write_text("", encoding="utf-8")
     result = CliRunner().invoke(app, ["eval", "eval/dev.jsonl", "--answers", str(answers), "--baseline"])
     assert result.exit_code == 2 and "choose one" in result.output
+
+
+def test_answers_file_lines_split_only_at_newlines_and_bad_files_are_usage_errors(tmp_path: Path) -> None:
+    from rag.errors import UsageError
+
+    good = tmp_path / "a.jsonl"
+    good.write_text('{"id": "q1", "question": "a\u2028b", "answer": "x", "abstained": false, "language": "en"}\n',
+                    encoding="utf-8")
+    assert ev.read_answers(good)["q1"].question == "a\u2028b"
+    nested = tmp_path / "n.jsonl"
+    nested.write_text("[" * 100_000 + "\n", encoding="utf-8")
+    for bad in (nested, tmp_path / "missing.jsonl"):
+        with pytest.raises(UsageError):
+            ev.read_answers(bad)
