@@ -46,6 +46,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -55,7 +56,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from rag.errors import RagError, UsageError
+from rag.errors import OutputError, RagError, UsageError
 from rag.lang import detect_language
 from rag.types import Answer, Citation
 
@@ -349,20 +350,25 @@ class Writer:
     def __init__(self, path: Path, kept: list[Kept], title: str) -> None:
         self.path = path
         self.format = path.suffix.lower()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        self.written = len(kept)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                self._header(out, title)
-                for k in kept:
-                    self._raw(out, k.raw)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._file: TextIO = path.open("a", encoding="utf-8", newline="")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                os.fchmod(fd, _file_mode(path))
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                    self._header(out, title)
+                    for k in kept:
+                        self._raw(out, k.raw)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            self._file: TextIO = path.open("a", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise self._failed(exc, "nothing was changed in it") from exc
 
     def _header(self, out: TextIO, title: str) -> None:
         if self.format == ".csv":
@@ -380,16 +386,42 @@ class Writer:
 
     def write(self, answer: Answer) -> None:
         if self.format == ".jsonl":
-            self._file.write(json.dumps(asdict(answer), ensure_ascii=False) + "\n")
+            entry = json.dumps(asdict(answer), ensure_ascii=False) + "\n"
         elif self.format == ".csv":
-            csv.writer(self._file).writerow(csv_row(answer))
+            buffer = io.StringIO(newline="")
+            csv.writer(buffer).writerow(csv_row(answer))
+            entry = buffer.getvalue()
         else:
-            self._file.write(markdown_entry(answer))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+            entry = markdown_entry(answer)
+        try:
+            self._file.write(entry)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise self._failed(exc, f"the {self.written} entries before it are kept") from exc
+        self.written += 1
+
+    def _failed(self, exc: OSError, kept: str) -> OutputError:
+        # A disk that fills mid-entry leaves a cut-off last line, which --resume drops and answers again.
+        return OutputError(f"cannot write {self.path}: {exc.strerror or exc}; {kept}",
+                           "free some space (or choose another -o), then rerun with --resume to go on")
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # every entry was flushed and fsync'd as it was written; closing adds nothing
+
+
+def _file_mode(path: Path) -> int:
+    """The mode OUTPUT already has, or the one the umask gives a new file (mkstemp's temp
+    file, renamed into place, would otherwise leave the answers readable by the owner only)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def csv_citation(c: Citation) -> str:

@@ -282,8 +282,6 @@ def evaluate(
 
     Example: rag eval eval/dev.jsonl --baseline --docs examples/corpus
     """
-    import json
-
     from rag import evaluate as ev
     from rag.types import Answer
 
@@ -324,10 +322,8 @@ def evaluate(
         if base_rep is not None:
             rep["baseline"] = base_rep
             table += "\n" + ev.compare_markdown(rep, base_rep, f"rag vs llama-index baseline, {evalset}")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
-        (out / "report.md").write_text(table, encoding="utf-8")
-    typer.echo(table)
+        typer.echo(table)
+        ev.write_reports(out, rep, table)
     failed = [r for r in rows if r.error] if answers is None else []  # a scored file's errors are its data
     for r in failed:
         typer.echo(f"{r.id}: error: {r.error}", err=True)

@@ -50,6 +50,10 @@ class StoreError(RagError):
     """The Chroma store failed (server down, disk full, corrupt files)."""
 
 
+class OutputError(RagError):
+    """A result file could not be written (disk full, no permission); what it already holds is kept."""
+
+
 def cause_unless_it_shows(exc: BaseException, secret: str | None) -> BaseException | None:
     """EXC, to chain with ``raise ... from``, or None when its traceback would show SECRET.
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.errors import RagError, UsageError
+from rag.errors import OutputError, RagError, UsageError
 from rag.lang import normalize
 from rag.types import Answer, Citation
 
@@ -185,6 +185,18 @@ def run(questions: list[Question], answer: Callable[[Question], Answered],
         if progress:
             progress(i, len(questions))
     return rows
+
+
+def write_reports(out: Path, rep: dict[str, Any], table: str) -> None:
+    """OUT/report.json and OUT/report.md. The caller prints the table first, so a full disk
+    or a read-only folder costs the files, not the scores."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
+        (out / "report.md").write_text(table, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write the reports in {out}: {exc.strerror or exc}",
+                          "the table above holds the scores; choose another --out") from exc
 
 
 def compare_markdown(ours: dict[str, Any], baseline: dict[str, Any], title: str) -> str:

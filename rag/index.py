@@ -170,10 +170,6 @@ class Index:
         """Upsert, never add: Chroma's add silently keeps an existing id's old record."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
-        parts: dict[tuple[str, int], int] = {}
-        for c in chunks:
-            key = (c.file, c.paragraph.number)
-            parts[key] = parts.get(key, 0) + 1
         step = self._batch
         for i in range(0, len(chunks), step):
             batch = chunks[i : i + step]
@@ -181,7 +177,7 @@ class Index:
                 ids=[c.id for c in batch],
                 embeddings=vectors[i : i + step].tolist(),
                 documents=[c.text for c in batch],
-                metadatas=[_chunk_meta(c, parts[(c.file, c.paragraph.number)] > 1) for c in batch],
+                metadatas=[_chunk_meta(c) for c in batch],
             )
 
     @_translate("searching")
@@ -221,7 +217,7 @@ class Index:
         return self._chunks.count()
 
 
-def _chunk_meta(c: Chunk, multipart: bool) -> dict[str, Any]:
+def _chunk_meta(c: Chunk) -> dict[str, Any]:
     p = c.paragraph
     meta: dict[str, Any] = {
         "file": p.file, "paragraph": p.number, "part": c.part,
@@ -230,8 +226,10 @@ def _chunk_meta(c: Chunk, multipart: bool) -> dict[str, Any]:
     if p.page is not None:
         meta["page"] = p.page
         meta["page_paragraph"] = p.page_paragraph
-    if multipart and len(p.text) <= PARAGRAPH_TEXT_MAX:
-        meta["paragraph_text"] = p.text  # so a part can still show and quote its whole paragraph
+    if p.text != c.text and len(p.text) <= PARAGRAPH_TEXT_MAX:
+        # A part of a long paragraph, or a paragraph with leading or trailing spaces (a chunk
+        # is stripped): store the paragraph as the file has it, to show and quote it whole.
+        meta["paragraph_text"] = p.text
     return meta
 
 

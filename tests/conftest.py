@@ -15,6 +15,8 @@ import hashlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +134,81 @@ def real_index(tmp_path_factory: pytest.TempPathFactory) -> RealIndex:
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("real_index") / "index", embed=DEFAULT_EMBED)
     return RealIndex(settings, ingest([SAMPLE_CORPUS], settings))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def chroma_server_at(data: Path, port: int) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1:PORT storing under DATA; yields its URL once its
+    heartbeat answers, stops it after. The same DATA and PORT bring the same store back."""
+    import subprocess
+    import time
+    import urllib.request
+
+    data.mkdir(parents=True, exist_ok=True)
+    with (data / "server.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [str(RAG_BIN.with_name("chroma")), "run", "--path", str(data / "db"), "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, (data / "server.log").read_text(errors="replace")
+                try:
+                    with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "chroma run did not answer its heartbeat in 60 s"
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def bench_module(name: str):  # type: ignore[no-untyped-def]
+    """A script of bench/ as a module (bench/ is scripts, not a package), for its corpus builders."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def expected_chunks(root: Path, names, max_chars: int = 700) -> list:
+    from rag.chunks import chunk_paragraphs
+    from rag.documents import read_document
+
+    return [c for n in names for c in chunk_paragraphs(read_document(root / n, n).paragraphs, max_chars)]
+
+
+def assert_matches_files(settings, root: Path) -> None:
+    """The store holds exactly the chunks the files on disk give, file by file."""
+    from rag.index import open_index
+
+    index = open_index(settings.index_dir, settings.chroma_url)
+    names = sorted(index.files())
+    want = {(c.id, c.text, c.paragraph) for c in expected_chunks(root, names, settings.max_chars)}
+    got = {(c.id, c.text, c.paragraph) for c in index.iter_chunks()}
+    assert got == want
 
 
 def store_chunks(settings) -> list:

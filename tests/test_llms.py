@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import httpx2
 import openai
 import pytest
 
+from conftest import free_port
 from rag import llms
 from rag.errors import ModelError, UsageError
 from rag.llms import EMBEDDED_SHA256, EMBEDDED_SIZE, OpenAILLM, embedded_model_path, load_llm
@@ -31,12 +31,6 @@ from rag.llms import EMBEDDED_SHA256, EMBEDDED_SIZE, OpenAILLM, embedded_model_p
 SERVER_KEY = "sekret-test-key"
 SERVER_MODEL = "qwen-embedded"
 QUESTION = [{"role": "user", "content": "Name three colours, separated by commas."}]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

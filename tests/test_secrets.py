@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from conftest import SAMPLE_CORPUS, FakeEmbedder
+from conftest import SAMPLE_CORPUS, FakeEmbedder, free_port
 from rag.cli import app
 from rag.config import Settings
 
@@ -48,10 +47,7 @@ EVALSET = [
 
 def closed_url() -> str:
     """A /v1 URL on a 127.0.0.1 port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 def assert_no_key(*texts: str | bytes) -> None:
