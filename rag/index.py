@@ -92,7 +92,10 @@ def _client(index_dir: Path, chroma_url: str | None) -> ClientAPI:
         ) from exc
 
 
-def _translate(where: str) -> Any:
+WRITE_HINT = "free disk space (or restart the server), then run `rag ingest` again: finished files are kept, the rest is repaired"
+
+
+def _translate(where: str, hint: str | None = None) -> Any:
     """Decorator mapping chromadb failures to StoreError naming the store."""
 
     def wrap(fn: Any) -> Any:
@@ -102,7 +105,7 @@ def _translate(where: str) -> Any:
             except (StoreError, IndexError_):
                 raise
             except Exception as exc:
-                raise StoreError(f"the Chroma store at {self.location} failed while {where}: {exc}") from exc
+                raise StoreError(f"the Chroma store at {self.location} failed while {where}: {exc}", hint) from exc
 
         return inner
 
@@ -134,7 +137,7 @@ class Index:
                 )
         return records
 
-    @_translate("writing the manifest")
+    @_translate("writing the manifest", WRITE_HINT)
     def put_files(self, records: Sequence[FileRecord]) -> None:
         """Upsert manifest records (mark pending before writing chunks, done after)."""
         for batch in _batches(list(records), self._batch):
@@ -149,7 +152,7 @@ class Index:
                 ],
             )
 
-    @_translate("removing files from the manifest")
+    @_translate("removing files from the manifest", WRITE_HINT)
     def forget_files(self, names: Sequence[str]) -> None:
         for batch in _batches(list(names), self._batch):
             self._files.delete(ids=batch)
@@ -159,13 +162,13 @@ class Index:
     def _batch(self) -> int:
         return min(self._client.get_max_batch_size(), 4000)
 
-    @_translate("deleting old chunks")
+    @_translate("deleting old chunks", WRITE_HINT)
     def delete_chunks(self, files: Sequence[str]) -> None:
         """Delete every chunk of these files, whatever ids they had."""
         for batch in _batches(list(files), 100):
             self._chunks.delete(where={"file": {"$in": batch}})
 
-    @_translate("writing chunks")
+    @_translate("writing chunks", WRITE_HINT)
     def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert, never add: Chroma's add silently keeps an existing id's old record."""
         if len(chunks) != len(vectors):

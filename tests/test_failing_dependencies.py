@@ -169,7 +169,7 @@ def test_disk_full_while_ingesting_keeps_the_index_and_a_rerun_finishes(tmp_path
     full = _rag("ingest", str(root), "--index", str(index_dir), "--json", env=_env(), limit=largest + 64_000)
     assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-2000:]
     assert len([line for line in full.stderr.splitlines() if line.startswith("Error:")]) == 1, full.stderr
-    assert str(index_dir) in full.stderr, full.stderr
+    assert str(index_dir) in full.stderr and "run `rag ingest` again" in full.stderr, full.stderr
 
     # The index still reads, and the files it had are still there and still answer.
     status = _rag("status", "--index", str(index_dir), "--json", env=_env())
