@@ -6,7 +6,7 @@ checked against the sources it was given:
 
 - a marker must name a source that was retrieved for this question;
 - the source must support the sentence: every number in the sentence (after digit
-  normalisation) appears in the cited paragraph, and the sentence is close enough to
+  normalisation, or by value: 837億 is 83.7 billion) appears in the cited paragraph, and the sentence is close enough to
   the source's text (multilingual embedding similarity, so a Chinese sentence can be
   supported by an Arabic paragraph);
 - a sentence with no valid marker is re-pointed to the source that supports it best;
@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -43,7 +44,17 @@ _MARKER = re.compile(
 # end (so "83.7" stays whole), or at a line end.
 _CLOSERS = r"\"'”’»)\]」』"
 _SENTENCE = re.compile(rf".+?(?:[。！？؟!?]+[{_CLOSERS}]*|\.+[{_CLOSERS}]*(?=\s|$)|\n|$)")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A number, and the magnitude word after it if any. A figure moved across languages changes
+# its digits (83.7 مليار = 83.7 billion = 837億), so each number also counts by its value.
+_MAGNITUDE = {
+    "thousand": 3, "million": 6, "billion": 9, "trillion": 12,
+    "千": 3, "万": 4, "萬": 4, "百万": 6, "百萬": 6, "亿": 8, "億": 8,
+    "ألف": 3, "آلاف": 3, "الف": 3, "مليون": 6, "ملايين": 6, "مليار": 9, "مليارات": 9,
+}
+_NUMBER = re.compile(
+    r"(\d+(?:\.\d+)?)(?:\s?(" + "|".join(sorted(map(re.escape, _MAGNITUDE), key=len, reverse=True)) + r"))?",
+    re.IGNORECASE,
+)
 
 DEFAULT_SUPPORT_FLOOR = 0.60
 """Minimum answer-sentence/source similarity to count as support (tuned on eval/dev)."""
@@ -67,9 +78,32 @@ def split_sentences(text: str) -> list[str]:
     return [m.group().strip() for m in _SENTENCE.finditer(text) if m.group().strip()]
 
 
+def figures(text: str) -> set[frozenset[str]]:
+    """Each number in TEXT as the forms it may take in a source: its digits (Arabic-Indic
+    folded, thousands separators dropped) and, after a magnitude word, its value."""
+    found: set[frozenset[str]] = set()
+    for digits, magnitude in _NUMBER.findall(normalize_digits(text)):
+        forms = {_plain(Decimal(digits))}
+        if magnitude:
+            forms.add(_plain(Decimal(digits).scaleb(_MAGNITUDE[magnitude.lower()])))
+        found.add(frozenset(forms))
+    return found
+
+
 def numbers(text: str) -> set[str]:
-    """Numbers in text after Arabic-Indic -> ASCII and dropping thousands separators."""
-    return {n.rstrip("0").rstrip(".") if "." in n else n for n in _NUMBER.findall(normalize_digits(text))}
+    """Every form of every number in TEXT: what a source can be checked against."""
+    return set().union(*figures(text))
+
+
+def covered(claims: set[frozenset[str]], stated: set[str]) -> bool:
+    """Whether every number claimed appears, in one of its forms, among the numbers stated."""
+    return all(forms & stated for forms in claims)
+
+
+def _plain(value: Decimal) -> str:
+    """3.50 -> "3.5", 8.37E+10 -> "83700000000": one spelling per value."""
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _markers(sentence: str) -> tuple[str, list[int]]:
@@ -88,27 +122,28 @@ def _markers(sentence: str) -> tuple[str, list[int]]:
 
 def _best_quote(sentence: str, source: Source) -> str:
     """The sentence of the shown text that shares most with the answer sentence."""
-    wanted = numbers(sentence)
+    wanted = figures(sentence)
     words = set(normalize(sentence).split())
     candidates = split_sentences(source.quote) or [source.quote]
 
     def overlap(candidate: str) -> tuple[int, int]:
-        return len(wanted & numbers(candidate)), len(words & set(normalize(candidate).split()))
+        stated = numbers(candidate)
+        return sum(1 for forms in wanted if forms & stated), len(words & set(normalize(candidate).split()))
 
     best = max(candidates, key=overlap)
     paragraph = source.hit.chunk.paragraph.text
     return best if best in paragraph else source.quote
 
 
-def _pair(wanted: set[str], source_numbers: list[set[str]], sims: list[float], floor: float) -> list[int]:
+def _pair(wanted: set[frozenset[str]], source_numbers: list[set[str]], sims: list[float], floor: float) -> list[int]:
     """Two sources that between them state every number of a sentence no single source
     covers (a multi-document answer: "from 16 to 19 ..., and 500 tractors"), each close
     enough to the sentence and each giving a number the other lacks; the closest pair."""
     pairs = [
         (sims[i] + sims[j], [i, j])
         for i in range(len(sims)) for j in range(i + 1, len(sims))
-        if min(sims[i], sims[j]) >= floor and wanted <= source_numbers[i] | source_numbers[j]
-        and wanted - source_numbers[i] and wanted - source_numbers[j]
+        if min(sims[i], sims[j]) >= floor and covered(wanted, source_numbers[i] | source_numbers[j])
+        and not covered(wanted, source_numbers[i]) and not covered(wanted, source_numbers[j])
     ]
     return max(pairs)[1] if pairs else []
 
@@ -134,11 +169,11 @@ def attach_citations(
     quotes: dict[int, str] = {}
     out: list[str] = []
     for (sentence, named), vec in zip(sentences, vectors, strict=True):
-        wanted = numbers(sentence)
-        if not wanted <= all_numbers:
+        wanted = figures(sentence)
+        if not covered(wanted, all_numbers):
             continue  # a figure no source states: never pass it on
         sims = [float(vec @ src.vector) for src in sources]
-        ok = [i for i in range(len(sources)) if wanted <= source_numbers[i] and sims[i] >= support_floor]
+        ok = [i for i in range(len(sources)) if covered(wanted, source_numbers[i]) and sims[i] >= support_floor]
         chosen = [n - 1 for n in dict.fromkeys(named) if 0 < n <= len(sources) and n - 1 in ok]
         if not chosen and ok:
             chosen = [max(ok, key=sims.__getitem__)]

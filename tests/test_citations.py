@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.citations import Source, attach_citations, numbers, split_sentences
+from rag.citations import Source, attach_citations, covered, figures, numbers, split_sentences
 from rag.types import Chunk, Hit, Paragraph
 
 TOPICS = ["forum", "cars", "digital"]
@@ -36,6 +36,24 @@ SOURCES = [
 
 def test_numbers_normalise_arabic_indic_digits_and_separators() -> None:
     assert numbers("٧٠٠ ممثل و1,200 شركة و 3.50") == {"700", "1200", "3.5"}
+
+
+@pytest.mark.parametrize(("claim", "stated", "supported"), [
+    ("增加值837億元", "باستثمار قدره 83.7 مليار يوان صيني", True),  # the corpus's own figure, moved to Chinese
+    ("added value of 33.6 billion yuan", "數字產業化實現增加值336億元", True),
+    ("حوالي 1.2 مليون سيارة", "about 1,200,000 cars", True),
+    ("1.2万家企业", "some 12,000 companies", True),
+    ("增加值837元", "83.7 مليار يوان", False),  # the digits moved, the value did not
+    ("83.8 billion yuan", "83.7 مليار يوان", False),
+])
+def test_a_figure_is_supported_by_its_value_in_another_language(claim: str, stated: str, supported: bool) -> None:
+    assert covered(figures(claim), numbers(stated)) is supported
+
+
+def test_a_translated_figure_keeps_its_citation() -> None:
+    sources = [source("c.txt", 2, "Chongqing's digital economy: the forum added value of 33.6 billion yuan.")]
+    text, cites = attach_citations("论坛 forum 增加值336億元 [1]。", sources, fake_embed, 0.5)
+    assert "336億元" in text and [c.file for c in cites] == ["c.txt"]
 
 
 def test_sentences_split_in_three_scripts() -> None:
