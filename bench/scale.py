@@ -11,9 +11,10 @@ store (embedded ``PersistentClient``, or with ``--server`` a real ``chroma run``
   max RSS from ``getrusage(RUSAGE_CHILDREN)``), and the index size on disk. The corpus
   and index are kept under OUT/scale/ and reused: a second run re-ingests unchanged
   files (fast) and then says so in the "ingest" column;
-* keyword index build s (once per process, at the first question);
+* keyword index build s (the first question after an ingest builds and saves it) and the
+  first question's retrieval ms in a later process (which loads it);
 * retrieval ms p50/p95 over the eval/dev + eval/heldout questions, two rounds, first
-  question excluded (it builds the keyword index);
+  question excluded (it loads the keyword index);
 * ``ask --llm none`` ms p50/p95 (retrieval + sentence selection + citation check);
 * with ``--ttft N``: the embedded LLM's time to first token and total, median over the
   first N dev questions;
@@ -127,8 +128,12 @@ def main() -> None:
         from rag.answer import Assistant
 
         settings = Settings(index_dir=index_dir, chroma_url=url, embed=embed, llm="none")
-        assistant = Assistant(settings)
         questions = ev.load_questions(ROOT / "eval" / "dev.jsonl") + ev.load_questions(ROOT / "eval" / "heldout.jsonl")
+        settings.keyword_cache.unlink(missing_ok=True)  # time the build, as the first ask after an ingest pays it
+        t = time.perf_counter()
+        Assistant(settings).retriever.keywords
+        build_s = time.perf_counter() - t
+        assistant = Assistant(settings)  # a later process: loads the saved keyword index
         t = time.perf_counter()
         assistant.retriever.retrieve(questions[0].question, settings.top_k)
         first_s = time.perf_counter() - t
@@ -140,7 +145,7 @@ def main() -> None:
             "paragraphs": report["paragraphs"], "chunks": report["chunks"],
             "ingest_s": round(ingest_s, 1), "ingest": "first" if fresh else "unchanged re-ingest",
             "peak_rss_mib": round(rss_mib), "index_mib": round(size_mib, 1),
-            "keyword_index_build_s": round(first_s, 2),
+            "keyword_index_build_s": round(build_s, 2), "first_question_ms": round(first_s * 1000, 1),
             "retrieval_ms_p50": pct(retrieval, 0.5), "retrieval_ms_p95": pct(retrieval, 0.95),
             "ask_none_ms_p50": pct(asks, 0.5), "ask_none_ms_p95": pct(asks, 0.95),
             "load_avg": round(os.getloadavg()[0], 2),

@@ -81,7 +81,7 @@ class Assistant:
                 "pass the --embed the index was built with, or rebuild: `rag ingest --rebuild PATH`",
             )
         retriever_kw = {} if tuning.keyword_weight is None else {"keyword_weight": tuning.keyword_weight}
-        self.retriever = Retriever(self.index, self.embedder, **retriever_kw)
+        self.retriever = Retriever(self.index, self.embedder, keyword_cache=settings.keyword_cache, **retriever_kw)
         self.llm: LLM | None = load_llm(settings.llm, threads=settings.threads) if llm == "settings" else llm  # type: ignore[assignment]
 
     def ask(self, question: str, *, qid: str | None = None, on_token: TokenSink | None = None) -> Answer:

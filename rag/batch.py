@@ -46,8 +46,6 @@ import io
 import json
 import os
 import re
-import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from rag.errors import OutputError, RagError, UsageError
+from rag.files import temp_beside
 from rag.lang import detect_language
 from rag.types import Answer, Citation
 
@@ -353,9 +352,8 @@ class Writer:
         self.written = len(kept)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            fd, tmp = temp_beside(path)
             try:
-                os.fchmod(fd, _file_mode(path))
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                     self._header(out, title)
                     for k in kept:
@@ -364,7 +362,7 @@ class Writer:
                     os.fsync(out.fileno())
                 os.replace(tmp, path)
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
                 raise
             self._file: TextIO = path.open("a", encoding="utf-8", newline="")
         except OSError as exc:
@@ -411,17 +409,6 @@ class Writer:
             self._file.close()
         except OSError:
             pass  # every entry was flushed and fsync'd as it was written; closing adds nothing
-
-
-def _file_mode(path: Path) -> int:
-    """The mode OUTPUT already has, or the one the umask gives a new file (mkstemp's temp
-    file, renamed into place, would otherwise leave the answers readable by the owner only)."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def csv_citation(c: Citation) -> str:

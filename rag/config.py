@@ -7,6 +7,8 @@ instead of reading globals, which is also how tests inject their own.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,14 @@ DEFAULT_EMBED = "e5*0.7+use*0.3"
 DEFAULT_LLM = "local"
 DEFAULT_TOP_K = 5
 DEFAULT_MAX_CHARS = 700
+
+
+def cache_dir() -> Path:
+    """Where rag keeps what it can rebuild (the assembled LLM, keyword indexes of servers):
+    ``platformdirs.user_cache_dir("rag")``, or RAG_CACHE_DIR when set."""
+    import platformdirs
+
+    return Path(os.environ.get("RAG_CACHE_DIR") or platformdirs.user_cache_dir("rag"))
 
 
 @dataclass(frozen=True)
@@ -33,3 +43,11 @@ class Settings:
     def chunking(self) -> str:
         """Recorded in the index: chunks made under other settings would not match."""
         return f"paragraph-v1:max_chars={self.max_chars}"
+
+    @property
+    def keyword_cache(self) -> Path:
+        """Where the keyword index is kept between processes (see rag.keywords): beside an
+        embedded store, or in the cache directory, per server URL, for a Chroma server."""
+        if not self.chroma_url:
+            return self.index_dir / "keywords.npz"
+        return cache_dir() / "keywords" / f"{hashlib.sha256(self.chroma_url.encode()).hexdigest()[:16]}.npz"

@@ -208,6 +208,20 @@ class Index:
         return np.array([by_id[i] for i in ids], dtype=np.float32)
 
     @_translate("reading chunks")
+    def chunks_with_vectors(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
+        """These chunks and their stored vectors, in the order given; ids the store does
+        not hold are left out."""
+        if not ids:
+            return []
+        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        by_id = {
+            cid: (_chunk_from(cid, doc, meta), np.asarray(vec, np.float32))
+            for cid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"],
+                                           strict=True)
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    @_translate("reading chunks")
     def iter_chunks(self) -> Iterator[Chunk]:
         """Every chunk, page by page (for keyword search and status checks)."""
         for offset in range(0, self.count(), PAGE):

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
-import platformdirs
 
+from rag.config import cache_dir
 from rag.errors import ModelError, UsageError, cause_unless_it_shows
 
 if TYPE_CHECKING:
@@ -287,10 +287,9 @@ def embedded_model_path() -> Path:
 
     Later calls only compare the size and the sidecar ``<name>.sha256`` written after a
     verified assembly, so start-up never re-hashes 1.1 GB. The cache is
-    ``platformdirs.user_cache_dir("rag")``, or RAG_CACHE_DIR when set.
+    ``rag.config.cache_dir()``.
     """
-    cache = Path(os.environ.get("RAG_CACHE_DIR") or platformdirs.user_cache_dir("rag"))
-    dest = cache / "models" / f"{EMBEDDED_NAME}.gguf"
+    dest = cache_dir() / "models" / f"{EMBEDDED_NAME}.gguf"
     if not is_verified(dest, EMBEDDED_SHA256, EMBEDDED_SIZE):
         assemble(part_paths(PART_MODULES), dest, sha256=EMBEDDED_SHA256, size=EMBEDDED_SIZE)
     return dest

@@ -8,61 +8,27 @@ bounded bonus to chunks it actually matched, scaled by how strong its best match
 (``keyword_weight`` times the BM25 score relative to the query's best). The weight
 is chosen on the evaluation set (see eval/README.md).
 
-The keyword index is built once per process from the store's chunk texts.
+The keyword index (rag.keywords) is built once from the store's chunk texts and kept on
+disk until an ingest changes the manifest.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import zip_longest
+from pathlib import Path
 
 from rag.embeddings import Embedder
 from rag.index import Index
-from rag.lang import detect_language, tokenize
+from rag.keywords import KeywordIndex, fingerprint
+from rag.lang import detect_language
 from rag.types import Chunk, Hit
 
 DENSE_CANDIDATES = 30
 KEYWORD_CANDIDATES = 30
 DEFAULT_KEYWORD_WEIGHT = 0.10
 KEYWORD_GATE = 0.5
-
-
-class BM25:
-    """Okapi BM25 over the chunks' keyword tokens (see rag.lang.tokenize)."""
-
-    def __init__(self, chunks: list[Chunk], k1: float = 1.2, b: float = 0.75) -> None:
-        self.chunks = chunks
-        self._k1, self._b = k1, b
-        self._postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        self._lengths: list[int] = []
-        for i, chunk in enumerate(chunks):
-            counts = Counter(tokenize(chunk.text))
-            self._lengths.append(sum(counts.values()))
-            for term, tf in counts.items():
-                self._postings[term].append((i, tf))
-        self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 1.0
-
-    def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
-        """Top k chunks with their *coverage*: the share of the query's idf weight that
-        the chunk matches (0..1). Coverage, unlike raw BM25, says whether a chunk holds
-        what the question names, and is comparable across queries."""
-        n = len(self.chunks)
-        scores: dict[int, float] = defaultdict(float)
-        matched: dict[int, float] = defaultdict(float)
-        total_idf = 0.0
-        for term in set(tokenize(query)):
-            postings = self._postings.get(term, [])
-            idf = math.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5))
-            total_idf += idf
-            for i, tf in postings:
-                norm = tf + self._k1 * (1 - self._b + self._b * self._lengths[i] / self._avg)
-                scores[i] += idf * tf * (self._k1 + 1) / norm
-                matched[i] += idf
-        best = sorted(scores, key=lambda i: -scores[i])[:k]
-        return [(self.chunks[i], matched[i] / total_idf) for i in best]
 
 
 @dataclass
@@ -110,36 +76,52 @@ class Retriever:
     """Dense + keyword retrieval over one opened index, reused across questions."""
 
     def __init__(self, index: Index, embedder: Embedder, keyword_weight: float = DEFAULT_KEYWORD_WEIGHT,
-                 keyword_gate: float = KEYWORD_GATE) -> None:
+                 keyword_gate: float = KEYWORD_GATE, keyword_cache: Path | None = None) -> None:
         self._index = index
         self._embedder = embedder
         self.keyword_weight = keyword_weight
         self.keyword_gate = keyword_gate
-        self._bm25: BM25 | None = None
+        self._keyword_cache = keyword_cache
+        self._keywords: KeywordIndex | None = None
 
     @property
-    def bm25(self) -> BM25:
-        if self._bm25 is None:
-            self._bm25 = BM25(list(self._index.iter_chunks()))
-        return self._bm25
+    def keywords(self) -> KeywordIndex:
+        """Loaded from KEYWORD_CACHE when it was built from this manifest, else built (and
+        saved, once no file is pending). Checked once per process: a long-lived chat sees
+        a later ingest's new chunks densely, and keyword-matched after a restart."""
+        if self._keywords is None:
+            records = self._index.files().values()
+            stamp = fingerprint(((r.name, r.sha256, r.state, r.chunks) for r in records),
+                                self._index.info.embedder, self._index.info.chunking)
+            cached = KeywordIndex.load(self._keyword_cache, stamp) if self._keyword_cache else None
+            if cached is None:
+                cached = KeywordIndex.build(((c.id, c.text) for c in self._index.iter_chunks()), stamp)
+                if self._keyword_cache and all(r.state == "done" for r in records):
+                    try:
+                        cached.save(self._keyword_cache)
+                    except OSError:
+                        pass  # a read-only or full disk: build again next time, answer now
+            self._keywords = cached
+        return self._keywords
 
     def retrieve(self, question: str, k: int) -> Retrieved:
         started = time.perf_counter()
         q = self._embedder.embed_query(question)
         dense = self._index.query(q, max(k, DENSE_CANDIDATES))
         found = {c.id: _Candidate(c, s, ["dense"]) for c, s in dense}
-        keyword = self.bm25.search(question, KEYWORD_CANDIDATES) if self.keyword_weight > 0 else []
+        keyword = self.keywords.search(question, KEYWORD_CANDIDATES) if self.keyword_weight > 0 else []
         if keyword:
-            # Keyword-only candidates get their dense score from their stored vectors.
-            missing = [c for c, _ in keyword if c.id not in found]
-            for c, v in zip(missing, self._index.vectors([c.id for c in missing]), strict=True):
+            # Keyword-only candidates get their dense score from their stored vectors. One
+            # the store no longer holds (an ingest since the keyword index was made) is skipped.
+            missing = [cid for cid, _ in keyword if cid not in found]
+            for c, v in self._index.chunks_with_vectors(missing):
                 found[c.id] = _Candidate(c, float(v @ q))
-            for c, coverage in keyword:
+            for cid, coverage in keyword:
                 # Gate: only a chunk that matches most of what the question names gets a
                 # bonus; incidental matches of common words (the cross-language case) don't.
-                if coverage > self.keyword_gate:
-                    found[c.id].score += self.keyword_weight * (coverage - self.keyword_gate) / (1 - self.keyword_gate)
-                    found[c.id].via.append("keyword")
+                if coverage > self.keyword_gate and cid in found:
+                    found[cid].score += self.keyword_weight * (coverage - self.keyword_gate) / (1 - self.keyword_gate)
+                    found[cid].via.append("keyword")
         ranked = _alternate_languages(sorted(found.values(), key=lambda f: -f.score), detect_language(question))[:k]
         return Retrieved(
             [Hit(f.chunk, f.score, tuple(f.via)) for f in ranked],

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -151,10 +152,12 @@ def test_resume_keeps_answers_and_retries_failures_and_cut_off_lines(index_dir: 
             "citations": [], "timings_ms": {}, "error": None}
     failed = {**kept, "id": "failed", "answer": "", "error": "the model server at http://x broke off"}
     out.write_text(json.dumps(kept) + "\n" + json.dumps(failed) + "\n" + '{"id": "cut", "question": "كم', encoding="utf-8")
+    out.chmod(0o640)
 
     run = rag("batch", str(questions), "-o", str(out), "--index", index_dir, "--llm", "none", "--resume")
 
     assert run.returncode == 0, run.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640  # rewritten through a temp file, mode kept
     answers = jsonl(out)  # every line parses: the cut-off line is gone
     assert [a["id"] for a in answers] == ["kept", "failed", "cut", "new"]
     assert answers[0]["answer"] == "KEPT FROM BEFORE"  # not asked again
