@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -277,6 +278,9 @@ def run_chat(assistant: Assistant, *, verbose: bool = False, history: Path | Non
 
     Usage: ``run_chat(Assistant(settings), verbose=True)``.
     """
+    # Ctrl-C is how a chat stops an answer. A parent that ignores SIGINT (nohup, some IDE
+    # shells and test runners) passes that on, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     chat = Chat(assistant, verbose=verbose, history=history)
     model = assistant.llm.id if assistant.llm is not None else "none (extractive answers)"
     chat.write(f"ready: model {model}. Ask a question; /help for commands, Ctrl-D to leave.\n")
