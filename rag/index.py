@@ -198,15 +198,6 @@ class Index:
             )
         ]
 
-    @_translate("reading vectors")
-    def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """Stored vectors for these chunk ids, in the order given."""
-        if not ids:
-            return np.zeros((0, self.info.dim), np.float32)
-        got = self._chunks.get(ids=list(ids), include=["embeddings"])
-        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
-        return np.array([by_id[i] for i in ids], dtype=np.float32)
-
     @_translate("reading chunks")
     def chunks_with_vectors(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
         """These chunks and their stored vectors, in the order given; ids the store does

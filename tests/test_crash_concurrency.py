@@ -63,7 +63,7 @@ if exact:  # every done file's chunks are what the file on disk gives, no more, 
     if sorted(done) != on_disk:
         wrong.append(f"manifest lists {len(done)} files, the folder holds {len(on_disk)}")
     sample = chunks[:: max(1, len(chunks) // 40)]
-    for c, v in zip(sample, index.vectors([c.id for c in sample])):
+    for c, v in index.chunks_with_vectors([c.id for c in sample]):
         top, score = index.query(v, 1)[0]
         if top.text != c.text or score < 0.999:
             wrong.append(f"{c.id}: its own vector finds {top.id} ({score:.3f})")

@@ -249,9 +249,10 @@ def test_query_and_vectors(corpus: Path, settings: Settings, fake_embedder: Fake
     assert hits[0][0] == target
     assert hits[0][1] == pytest.approx(1.0, abs=1e-4)
     assert hits[0][1] >= hits[1][1] >= hits[2][1]
-    stored = index.vectors([target.id, "000_0f425e83b5bd7ec2.txt::3::0"])
-    assert stored.shape == (2, fake_embedder.dim)
-    assert np.allclose(stored[0], vector, atol=1e-5)
+    stored = index.chunks_with_vectors([target.id, "000_0f425e83b5bd7ec2.txt::3::0", "no-such-id"])
+    assert [c.id for c, _ in stored] == [target.id, "000_0f425e83b5bd7ec2.txt::3::0"]  # the unknown id left out
+    assert stored[0][0] == target and stored[0][1].shape == (fake_embedder.dim,)
+    assert np.allclose(stored[0][1], vector, atol=1e-5)
     assert index.query(vector, 0) == []
 
 
@@ -543,9 +544,8 @@ def test_sigkilled_ingests_are_repaired(tmp_path: Path) -> None:
     index = open_index(index_dir, None)
     assert "000_01.txt" not in index.files()
     ids = [c.id for c in index.iter_chunks()]
-    vectors = index.vectors(ids[::9])  # the vector index answers for what sqlite lists
-    for cid, vector in zip(ids[::9], vectors):
-        assert index.query(vector, 1)[0][0].id == cid
+    for chunk, vector in index.chunks_with_vectors(ids[::9]):  # the vector index answers for what sqlite lists
+        assert index.query(vector, 1)[0][0].id == chunk.id
 
 
 # -- the real default embedder on the sample corpus --------------------------------------
