@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.citations import DEFAULT_SUPPORT_FLOOR, Source, attach_citations, split_sentences
+from rag.abstention import is_no_answer, says_not_found
+from rag.citations import DEFAULT_SUPPORT_FLOOR, Source, attach_citations, numbers, split_sentences
 from rag.config import Settings
 from rag.embeddings import Embedder, load_embedder
 from rag.errors import RagError
@@ -36,19 +37,6 @@ NOT_FOUND = {
     "ar": "لا تحتوي المستندات على إجابة لهذا السؤال.",
     "zh": "文件中沒有這個問題的答案。",
 }
-# How the model says "not in the sources" in its own words instead of the exact
-# CANNOT_ANSWER token. Checked in the answer's first sentence only, so an answer that
-# states a fact and then notes what is missing still counts as an answer.
-REFUSALS = (
-    "not in the documents", "not in the sources", "do not contain", "does not contain",
-    "do not mention", "does not mention", "do not provide", "does not provide",
-    "do not specify", "does not specify", "do not state", "does not state",
-    "no information", "not mentioned", "not specified", "not provided", "cannot answer",
-    "لا توجد معلومات", "لا تتوفر معلومات", "لا تحتوي", "لا تذكر", "لا يذكر", "لم يذكر", "لم تذكر",
-    "لم يتم ذكر", "غير مذكور", "لا تتضمن", "لا يتضمن", "لا يمكن الإجابة",
-    "沒有提到", "没有提到", "未提及", "沒有提及", "没有提及", "沒有相關", "没有相关", "無法回答", "无法回答",
-    "未提供", "沒有提供", "没有提供", "沒有說明", "没有说明", "未說明", "未说明", "不包含",
-)
 CONTEXT_SOURCES = 3
 CONTEXT_CHARS = 420  # per source: ~3 short sentences; keeps time to first token low
 MAX_TOKENS = 200
@@ -106,7 +94,7 @@ class Assistant:
         text, citations = attach_citations(
             raw, sources, self.embedder.embed_passages, support_floor=self.tuning.support_floor
         )
-        if not citations:
+        if not citations or is_no_answer(question, text):
             return self._abstain(answer, timings, started)
         answer.answer, answer.citations = text, citations
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
@@ -126,6 +114,7 @@ class Assistant:
         flat = [s for sentences in per_hit for s in sentences]
         vectors = self.embedder.embed_passages(flat)
         q = self.embedder.embed_query(question)
+        given = self._given_numbers(question, hits)
         sources: list[Source] = []
         offset = 0
         for hit, sentences in zip(hits, per_hit, strict=True):
@@ -142,8 +131,23 @@ class Assistant:
             keep.sort()
             quote = _span(hit.chunk.text, [sentences[i] for i in keep])
             vec = vecs[keep].mean(axis=0)
-            sources.append(Source(hit, quote, vec / max(float(np.linalg.norm(vec)), 1e-12)))
+            sources.append(Source(hit, quote, vec / max(float(np.linalg.norm(vec)), 1e-12),
+                                  given.get(hit.chunk.file, frozenset())))
         return sources
+
+    def _given_numbers(self, question: str, hits: list[Hit]) -> dict[str, frozenset[str]]:
+        """Per file of HITS, the question's numbers that its document states anywhere.
+
+        A news paragraph says "this year" and its dateline says 2021; a question about
+        2021 is answered by that paragraph, and the answer may repeat the 2021. A year the
+        whole document never states (a question about 2023 over a 2024 article) stays
+        unsupported, and the sentence that claims it is dropped as before.
+        """
+        asked = numbers(question)
+        if not asked:
+            return {}
+        files = dict.fromkeys(h.chunk.file for h in hits)
+        return {f: frozenset(asked & numbers("\n".join(self.index.file_texts(f)))) for f in files}
 
     def _generate(self, question: str, language: str, sources: list[Source], on_token: TokenSink | None,
                   timings: dict[str, float], gen_started: float) -> str:
@@ -170,15 +174,6 @@ class Assistant:
     def _extractive(sources: list[Source]) -> str:
         """``--llm none``: quote the best source's closest sentences, cited."""
         return f"{sources[0].quote} [1]"
-
-
-def says_not_found(text: str) -> bool:
-    """Whether the model's answer is a refusal: the CANNOT_ANSWER token anywhere, or a
-    refusal phrase (REFUSALS) in its first sentence."""
-    if CANNOT_ANSWER in text:
-        return True
-    first = (split_sentences(text) or [""])[0].casefold()
-    return any(phrase in first for phrase in REFUSALS)
 
 
 def _span(text: str, sentences: list[str]) -> str:

@@ -10,7 +10,7 @@ A baseline ``[n]`` cites a chunk of up to 512 tokens, not a paragraph; it become
 citation per paragraph that chunk overlaps (what a person would have to read to check
 it), which is generous to citation hit and honest about precision. The baseline has no
 abstention logic of its own; it counts as abstaining when its answer is a refusal
-(``rag.answer.says_not_found``).
+(``rag.abstention.says_not_found``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from llama_index.core.schema import NodeWithScore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
-from rag.answer import MAX_TOKENS, says_not_found
+from rag.abstention import says_not_found
+from rag.answer import MAX_TOKENS
 from rag.embeddings import Embedder
 from rag.lang import detect_language
 from rag.llms import LLM

@@ -6,7 +6,10 @@ checked against the sources it was given:
 
 - a marker must name a source that was retrieved for this question;
 - the source must support the sentence: every number in the sentence (after digit
-  normalisation, or by value: 837億 is 83.7 billion) appears in the cited paragraph, and the sentence is close enough to
+  normalisation, or by value: 837億 is 83.7 billion) appears in the cited paragraph (a
+  number the question itself gives may instead appear elsewhere in the paragraph's
+  document: "this year" in an article dated 2021 answers a question about 2021), and
+  the sentence is close enough to
   the source's text (multilingual embedding similarity, so a Chinese sentence can be
   supported by an Arabic paragraph);
 - a sentence with no valid marker is re-pointed to the source that supports it best;
@@ -66,11 +69,14 @@ class Source:
 
     ``quote`` is the part of the paragraph that was shown (an exact substring), and
     ``vector`` its embedding, used to judge whether an answer sentence follows from it.
+    ``context_numbers`` are the question's own numbers that the paragraph's document
+    states somewhere: an answer may repeat them without the paragraph stating them.
     """
 
     hit: Hit
     quote: str
     vector: np.ndarray
+    context_numbers: frozenset[str] = frozenset()
 
 
 def split_sentences(text: str) -> list[str]:
@@ -135,15 +141,23 @@ def _best_quote(sentence: str, source: Source) -> str:
     return best if best in paragraph else source.quote
 
 
-def _pair(wanted: set[frozenset[str]], source_numbers: list[set[str]], sims: list[float], floor: float) -> list[int]:
+def _pair(wanted: set[frozenset[str]], stated: list[set[str]], given: list[frozenset[str]], sims: list[float],
+          floor: float) -> list[int]:
     """Two sources that between them state every number of a sentence no single source
     covers (a multi-document answer: "from 16 to 19 ..., and 500 tractors"), each close
-    enough to the sentence and each giving a number the other lacks; the closest pair."""
+    enough to the sentence and each giving, in its own paragraph, a number the other
+    lacks (a number only repeated from the question is no share of the answer); the
+    closest pair."""
+    full = [s | g for s, g in zip(stated, given, strict=True)]
+
+    def shares(i: int, j: int) -> bool:
+        return any(forms & stated[i] and not forms & full[j] for forms in wanted)
+
     pairs = [
         (sims[i] + sims[j], [i, j])
         for i in range(len(sims)) for j in range(i + 1, len(sims))
-        if min(sims[i], sims[j]) >= floor and covered(wanted, source_numbers[i] | source_numbers[j])
-        and not covered(wanted, source_numbers[i]) and not covered(wanted, source_numbers[j])
+        if min(sims[i], sims[j]) >= floor and covered(wanted, full[i] | full[j])
+        and shares(i, j) and shares(j, i)
     ]
     return max(pairs)[1] if pairs else []
 
@@ -163,7 +177,8 @@ def attach_citations(
     if not sentences or not sources:
         return " ".join(s for s, _ in sentences), []
     vectors = embed([s for s, _ in sentences])
-    source_numbers = [numbers(src.hit.chunk.paragraph.text) for src in sources]
+    stated = [numbers(src.hit.chunk.paragraph.text) for src in sources]
+    source_numbers = [n | src.context_numbers for n, src in zip(stated, sources, strict=True)]
     all_numbers = set().union(*source_numbers)
     order: dict[int, int] = {}  # source index -> new marker
     quotes: dict[int, str] = {}
@@ -178,7 +193,7 @@ def attach_citations(
         if not chosen and ok:
             chosen = [max(ok, key=sims.__getitem__)]
         if not chosen and wanted:
-            chosen = _pair(wanted, source_numbers, sims, support_floor)
+            chosen = _pair(wanted, stated, [src.context_numbers for src in sources], sims, support_floor)
         marks = []
         for i in chosen:
             if i not in order:

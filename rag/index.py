@@ -213,6 +213,11 @@ class Index:
         return [by_id[i] for i in ids if i in by_id]
 
     @_translate("reading chunks")
+    def file_texts(self, file: str) -> list[str]:
+        """The texts of every chunk of one file (what its document states, for checking)."""
+        return list(self._chunks.get(where={"file": file}, include=["documents"])["documents"] or [])
+
+    @_translate("reading chunks")
     def iter_chunks(self) -> Iterator[Chunk]:
         """Every chunk, page by page (for keyword search and status checks)."""
         for offset in range(0, self.count(), PAGE):

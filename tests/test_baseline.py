@@ -16,7 +16,7 @@ import pytest
 
 from conftest import SAMPLE_CORPUS
 from rag import evaluate as ev
-from rag.answer import says_not_found
+from rag.abstention import says_not_found
 from rag.paragraphs import split_paragraphs
 
 

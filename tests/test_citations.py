@@ -28,6 +28,12 @@ def source(file: str, number: int, text: str) -> Source:
     return Source(Hit(Chunk(f"{file}::{number}::0", p, 0, text), 1.0), text, fake_embed([text])[0])
 
 
+def given(file: str, number: int, text: str, *context: str) -> Source:
+    """A source whose document states the question's CONTEXT numbers elsewhere."""
+    s = source(file, number, text)
+    return Source(s.hit, s.quote, s.vector, frozenset(context))
+
+
 SOURCES = [
     source("a.txt", 3, "The forum was held in Ningbo on 25 September 2025. About 700 people came."),
     source("b.txt", 7, "Henan has more than 600 companies making cars."),
@@ -115,3 +121,24 @@ def test_sentence_joining_two_documents_cites_both() -> None:
     # but a number neither source states still drops the sentence
     text, cites = attach_citations("The cars delegation stayed 16 days and saw 501 cars [1].", sources, fake_embed, 0.5)
     assert not cites and text == ""
+
+
+def test_a_year_the_question_gives_may_come_from_the_document() -> None:
+    # "this year" in a paragraph of an article dated 2021: the answer repeats the question's 2021
+    p = source("c.txt", 26, "This year the cars maker exported 63,000 cars.")
+    answer = "In 2021 the cars maker exported 63,000 cars [1]."
+    assert attach_citations(answer, [p], fake_embed, 0.5)[1] == []  # the paragraph alone does not state 2021
+    dated = given("c.txt", 26, p.quote, "2021")
+    text, cites = attach_citations(answer, [dated], fake_embed, 0.5)
+    assert [(c.file, c.paragraph) for c in cites] == [("c.txt", 26)] and "63,000" in text
+
+
+def test_a_given_year_is_no_share_of_a_two_source_answer() -> None:
+    # b.txt's document states the question's 2024 but its paragraph gives none of the
+    # answer's figures: it cannot be the second source of "63,000 cars in 2024"
+    sources = [
+        source("a.txt", 26, "The cars maker exported 63,000 cars."),
+        given("b.txt", 3, "Henan cars sales rose.", "2024"),
+    ]
+    text, cites = attach_citations("Henan cars makers sold 63,000 cars in 2024 [1][2].", sources, fake_embed, 0.5)
+    assert cites == [] and "[" not in text  # uncited: the caller abstains

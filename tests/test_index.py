@@ -254,6 +254,10 @@ def test_query_and_vectors(corpus: Path, settings: Settings, fake_embedder: Fake
     assert stored[0][0] == target and stored[0][1].shape == (fake_embedder.dim,)
     assert np.allclose(stored[0][1], vector, atol=1e-5)
     assert index.query(vector, 0) == []
+    texts = index.file_texts("004_19d5bed1d5b90f32.txt")
+    own = [c.text for c in index.iter_chunks() if c.file == "004_19d5bed1d5b90f32.txt"]
+    assert sorted(texts) == sorted(own) and len(own) > 1
+    assert index.file_texts("no-such-file.txt") == []
 
 
 # -- settings the index was built with ---------------------------------------------------

@@ -1,0 +1,62 @@
+"""When a checked answer is still no answer (rag.abstention), on the kinds of replies the
+embedded model gives to questions the documents cannot answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.abstention import adds_nothing, asks_for_amount, is_no_answer, says_not_found, states_amount
+
+
+@pytest.mark.parametrize(("question", "amount"), [
+    ("How many member states does the SCO have?", True),
+    ("What annual production capacity will the complex have?", True),
+    ("كم استثمرت شركة سيمنز في مركز التمكين؟", True),
+    ("بأي نسبة نمت صادرات الشركة؟", True),
+    ("目前大約有多少家企業在重慶落戶？", True),
+    ("重慶的GDP裡，數字經濟大概佔幾成？", True),
+    # an amount beside another thing asked: a part of the answer is still an answer
+    ("Which carmaker appears in both articles, and how many vehicles did it export?", False),
+    ("上汽紅巖是什麼時候進入俄羅斯的？當時交了多少台車？", False),
+    ("في أي أيام زار الوفد روسيا، وكم جرارا سلمته الشركة؟", False),
+    ("Who chairs CDI?", False),
+    ("ما اسم المسؤول الذي ترأس الوفد؟", False),
+])
+def test_questions_that_ask_only_for_an_amount(question: str, amount: bool) -> None:
+    assert asks_for_amount(question) is amount
+
+
+@pytest.mark.parametrize(("text", "amount"), [
+    ("The SCO has eight member states [1].", True),
+    ("تضم المنظمة ثمانية أعضاء [1].", True),
+    ("وثلاثة مراقبين [1].", True),
+    ("有四十家企業 [1]。", True),
+    ("It rose by ٢٥ points [1].", True),
+    ("Siemens invested in the centre for years [1].", False),  # the [1] is no amount
+    ("شركة سيمنز استثمرت في مركز التمكين لمدة سنوات [1].", False),
+])
+def test_answers_that_state_an_amount(text: str, amount: bool) -> None:
+    assert states_amount(text) is amount
+
+
+def test_an_answer_that_only_restates_the_question_adds_nothing() -> None:
+    q = "What annual production capacity will the Huajin-Aramco complex in Panjin have?"
+    assert adds_nothing(q, "This capacity is stated in the first source [1].")
+    assert adds_nothing(q, "According to source 1, the Huajin-Aramco complex in Panjin will have annual production capacity.")
+    assert not adds_nothing(q, "The complex will refine 15 million tons of crude a year [1].")
+    assert adds_nothing("من يرأس الشركة؟", "يرأس الشركة، وفقاً للمصدر [1].")
+    assert not adds_nothing("من يرأس الشركة؟", "يرأس الشركة يو ياو [1].")
+
+
+def test_is_no_answer_combines_the_checks() -> None:
+    assert is_no_answer("How much did Siemens invest in the centre?", "Siemens invested in the centre for years [1].")
+    assert not is_no_answer("How much did Siemens invest in the centre?", "Siemens invested 2 billion euros [1].")
+    assert not is_no_answer("Who chairs CDI?", "Yu Yao chairs CDI [1].")
+    assert is_no_answer("Who chairs CDI?", "CDI is chaired, as stated in the sources [1].")
+
+
+def test_refusals_in_the_model_s_own_words() -> None:
+    assert says_not_found("NOT_IN_DOCUMENTS")
+    assert says_not_found("The sources do not mention the mayor. Cai Yunge is deputy mayor.")
+    assert says_not_found("文件中沒有提到這個數字。")
+    assert not says_not_found("The mayor is Cai Yunge. Other posts are not mentioned.")
