@@ -11,7 +11,10 @@ also held to what the question asked for:
 - ``asks_for_amount`` / ``states_amount``: a question that asks only for an amount is
   answered only by a sentence that gives one (digits or a number word);
 - ``adds_nothing``: an answer whose every word is the question's own words, or talk
-  about the sources, tells the user nothing.
+  about the sources, tells the user nothing;
+- ``names_a_deputy``: asked who holds a post (the mayor, the head of the delegation), the
+  model names the deputy the passage mentions ("Cai Yunge, deputy mayor"): that is
+  someone else, so the documents do not say who holds the post.
 """
 
 from __future__ import annotations
@@ -71,6 +74,15 @@ _META = re.compile(
     re.IGNORECASE,
 )
 _CITED = re.compile(r"\s*\[\d+\]")
+# Posts, and the qualifiers that make a post someone else's, per language. Arabic is
+# folded like the text it is matched against (ترأس -> تراس).
+_POST = {
+    "en": (r"\b(?:mayor|governor|chair|chairman|chairwoman|president|head|headed|led|director|minister|"
+           r"secretary|chief|leader)\b", r"\b(?:deputy|vice|assistant|acting|former)[ -](?:\w+ )?"),
+    "ar": (normalize(r"(?:رئيس|ترأس|يرأس|رئاسة|محافظ|عمدة|وزير|مدير|أمين|قاد|يقود)"), normalize(r"(?:نائب|مساعد)\s+(?:ال)?")),
+    "zh": (r"市長|市长|省長|省长|主席|董事長|董事长|部長|部长|書記|书记|局長|局长|總裁|总裁|團長|团长|負責人|负责人|領導|领导|率領|率领|帶隊|带队",
+           r"副"),
+}
 
 
 def says_not_found(text: str) -> bool:
@@ -110,8 +122,20 @@ def _stem(token: str) -> str:
     return token[:5] if token.isascii() and token.isalpha() else token
 
 
+def names_a_deputy(question: str, answer: str) -> bool:
+    """Whether QUESTION asks about a post and ANSWER names only its deputy (or an assistant,
+    or a former holder) where the question named no such qualifier."""
+    q, a = normalize(question), normalize(answer)
+    for post, qualifier in _POST.values():
+        if re.search(post, q) and not re.search(qualifier, q) and re.search(qualifier + post, a):
+            return True
+    return False
+
+
 def is_no_answer(question: str, answer: str) -> bool:
     """Whether a checked, cited ANSWER still fails to answer QUESTION (see module doc)."""
+    if names_a_deputy(question, answer):
+        return True
     if asks_for_amount(question) and not states_amount(answer):
         return True
     return adds_nothing(question, answer)

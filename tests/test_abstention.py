@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from rag.abstention import adds_nothing, asks_for_amount, is_no_answer, says_not_found, states_amount
+from rag.abstention import (
+    adds_nothing,
+    asks_for_amount,
+    is_no_answer,
+    names_a_deputy,
+    says_not_found,
+    states_amount,
+)
 
 
 @pytest.mark.parametrize(("question", "amount"), [
@@ -48,11 +55,26 @@ def test_an_answer_that_only_restates_the_question_adds_nothing() -> None:
     assert not adds_nothing("من يرأس الشركة؟", "يرأس الشركة يو ياو [1].")
 
 
+@pytest.mark.parametrize(("question", "answer", "deputy"), [
+    ("Who is the mayor of Chongqing?", "The mayor of Chongqing is Cai Yunge, deputy mayor of Chongqing [1].", True),
+    ("ما اسم المسؤول الذي ترأس الوفد؟", "ترأس الوفد نوروف، نائب رئيس مجلس الاتحاد [1].", True),
+    ("重慶市長是誰？", "重慶市人民政府副市長蔡允革 [1]。", True),
+    # the deputy asked about, a deputy of something else, or no post asked about
+    ("Who is the deputy mayor of Chongqing?", "Cai Yunge is deputy mayor of Chongqing [1].", False),
+    ("Who led the delegation?", "Li Lecheng led it, with the deputy of the firm [1].", False),
+    ("من هو المسؤول الذي دعا إلى التعاون؟", "شيو هايدونج، نائب كبير المهندسين [1].", False),
+    ("Who chairs CDI?", "Yu Yao, chairman of CDI [1].", False),
+])
+def test_a_deputy_named_for_the_post_asked_about(question: str, answer: str, deputy: bool) -> None:
+    assert names_a_deputy(question, answer) is deputy
+
+
 def test_is_no_answer_combines_the_checks() -> None:
     assert is_no_answer("How much did Siemens invest in the centre?", "Siemens invested in the centre for years [1].")
     assert not is_no_answer("How much did Siemens invest in the centre?", "Siemens invested 2 billion euros [1].")
     assert not is_no_answer("Who chairs CDI?", "Yu Yao chairs CDI [1].")
     assert is_no_answer("Who chairs CDI?", "CDI is chaired, as stated in the sources [1].")
+    assert is_no_answer("Who is the mayor?", "Cai Yunge, deputy mayor [1].")
 
 
 def test_refusals_in_the_model_s_own_words() -> None:
