@@ -7,7 +7,9 @@ sentence that names no amount. The citation check (rag.citations) cannot catch t
 they state no number a source lacks. So after the citations are checked, an answer is
 also held to what the question asked for:
 
-- ``says_not_found``: the model refused, in the CANNOT_ANSWER token or in its own words;
+- ``drop_refusals``: the sentences where the model says the sources lack something are
+  not an answer; what is left may be (a two-part question answered in part). Nothing
+  left is a refusal (``says_not_found`` is the whole-answer test the baseline uses);
 - ``asks_for_amount`` / ``states_amount``: a question that asks only for an amount is
   answered only by a sentence that gives one (digits or a number word);
 - ``adds_nothing``: an answer whose every word is the question's own words, or talk
@@ -92,6 +94,13 @@ def says_not_found(text: str) -> bool:
         return True
     first = (split_sentences(text) or [""])[0].casefold()
     return any(phrase in first for phrase in REFUSALS)
+
+
+def drop_refusals(text: str) -> str:
+    """TEXT without its sentences that say the sources lack something: what is left is
+    what the model did find ("X is not stated. Y grew 15% [2]." keeps the second part)."""
+    kept = [s for s in split_sentences(text) if not any(p in s.casefold() for p in REFUSALS)]
+    return " ".join(kept)
 
 
 def asks_for_amount(question: str) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.abstention import is_no_answer, says_not_found
+from rag.abstention import drop_refusals, is_no_answer
 from rag.citations import DEFAULT_SUPPORT_FLOOR, Source, attach_citations, numbers, split_sentences
 from rag.config import Settings
 from rag.embeddings import Embedder, load_embedder
@@ -89,10 +89,11 @@ class Assistant:
         else:
             raw = self._generate(question, language, sources, on_token, timings, gen_started)
         timings["generate"] = round((time.perf_counter() - gen_started) * 1000, 1)
-        if says_not_found(raw):
+        found = "" if CANNOT_ANSWER in raw else drop_refusals(raw)
+        if not found:
             return self._abstain(answer, timings, started)
         text, citations = attach_citations(
-            raw, sources, self.embedder.embed_passages, support_floor=self.tuning.support_floor
+            found, sources, self.embedder.embed_passages, support_floor=self.tuning.support_floor
         )
         if not citations or is_no_answer(question, text):
             return self._abstain(answer, timings, started)

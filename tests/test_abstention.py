@@ -7,6 +7,7 @@ import pytest
 
 from rag.abstention import (
     adds_nothing,
+    drop_refusals,
     asks_for_amount,
     is_no_answer,
     names_a_deputy,
@@ -82,3 +83,11 @@ def test_refusals_in_the_model_s_own_words() -> None:
     assert says_not_found("The sources do not mention the mayor. Cai Yunge is deputy mayor.")
     assert says_not_found("文件中沒有提到這個數字。")
     assert not says_not_found("The mayor is Cai Yunge. Other posts are not mentioned.")
+
+
+def test_refusal_sentences_are_dropped_and_the_found_part_kept() -> None:
+    text = "Henan's car exports were not provided in the sources. Chongqing's trade reached 50.9 billion yuan [1]."
+    assert drop_refusals(text) == "Chongqing's trade reached 50.9 billion yuan [1]."
+    assert drop_refusals("文件中沒有提到這個數字。") == ""
+    assert drop_refusals("لا تحتوي المصادر على الإجابة.") == ""
+    assert drop_refusals("The forum met in Ningbo [1].") == "The forum met in Ningbo [1]."
