@@ -93,7 +93,7 @@ class Assistant:
         if not found:
             return self._abstain(answer, timings, started)
         text, citations = attach_citations(
-            found, sources, self.embedder.embed_passages, support_floor=self.tuning.support_floor
+            found, sources, self.embedder.embed_passages, support_floor=self.tuning.support_floor, question=question
         )
         if not citations or is_no_answer(question, text):
             return self._abstain(answer, timings, started)

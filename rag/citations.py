@@ -24,6 +24,7 @@ sentence has no citations, and the caller abstains.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -59,6 +60,9 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 
+# After a number: it is a percentage (not "percentage points", not a bare "percentage").
+_PERCENT = re.compile(r"\s?(?:%|٪|﹪|percent\b|per cent\b|في المائة|في المئة|بالمائة|بالمئة)", re.IGNORECASE)
+
 DEFAULT_SUPPORT_FLOOR = 0.60
 """Minimum answer-sentence/source similarity to count as support (tuned on eval/dev)."""
 
@@ -86,9 +90,15 @@ def split_sentences(text: str) -> list[str]:
 
 def figures(text: str) -> set[frozenset[str]]:
     """Each number in TEXT as the forms it may take in a source: its digits (Arabic-Indic
-    folded, thousands separators dropped) and, after a magnitude word, its value."""
+    folded, thousands separators dropped) and, after a magnitude word, its value. A
+    percentage is only a percentage ("5.2%"): a claimed 5.2% is not supported by a
+    source's 5.2 billion."""
     found: set[frozenset[str]] = set()
-    for digits, magnitude in _NUMBER.findall(normalize_digits(text)):
+    for match in _NUMBER.finditer(normalize_digits(text)):
+        digits, magnitude = match.groups()
+        if _PERCENT.match(match.string, match.end()):
+            found.add(frozenset({_plain(Decimal(digits)) + "%"}))
+            continue
         forms = {_plain(Decimal(digits))}
         if magnitude:
             forms.add(_plain(Decimal(digits).scaleb(_MAGNITUDE[magnitude.lower()])))
@@ -97,8 +107,15 @@ def figures(text: str) -> set[frozenset[str]]:
 
 
 def numbers(text: str) -> set[str]:
-    """Every form of every number in TEXT: what a source can be checked against."""
-    return set().union(*figures(text))
+    """Every form of every number in TEXT: what a source can be checked against. A
+    source's percentage also counts as its bare number (a claim may drop the sign)."""
+    forms = set().union(*figures(text))
+    return forms | {f.removesuffix("%") for f in forms}
+
+
+def occurrences(text: str) -> Counter[str]:
+    """How many times TEXT states each number (by its digits)."""
+    return Counter(_plain(Decimal(digits)) for digits, _ in _NUMBER.findall(normalize_digits(text)))
 
 
 def covered(claims: set[frozenset[str]], stated: set[str]) -> bool:
@@ -167,25 +184,30 @@ def attach_citations(
     sources: list[Source],
     embed: Callable[[list[str]], np.ndarray],
     support_floor: float = DEFAULT_SUPPORT_FLOOR,
+    question: str = "",
 ) -> tuple[str, list[Citation]]:
     """Check and repair the model's citations; return the answer text and citations.
 
     ``embed`` maps sentences to normalised vectors comparable with ``Source.vector``.
+    A number of the QUESTION that a sentence repeats needs only the source's document
+    (``Source.context_numbers``); stated more often than the question states it, it is
+    also a claim ("10 sub-forums at the 10th forum"), and the paragraph must state it.
     """
+    asked = occurrences(question)
     sentences = [_markers(s) for s in split_sentences(answer)]
     sentences = [(s, m) for s, m in sentences if s]
     if not sentences or not sources:
         return " ".join(s for s, _ in sentences), []
     vectors = embed([s for s, _ in sentences])
     stated = [numbers(src.hit.chunk.paragraph.text) for src in sources]
-    source_numbers = [n | src.context_numbers for n, src in zip(stated, sources, strict=True)]
-    all_numbers = set().union(*source_numbers)
     order: dict[int, int] = {}  # source index -> new marker
     quotes: dict[int, str] = {}
     out: list[str] = []
     for (sentence, named), vec in zip(sentences, vectors, strict=True):
         wanted = figures(sentence)
-        if not covered(wanted, all_numbers):
+        again = {n for n, times in occurrences(sentence).items() if times > asked[n]}
+        source_numbers = [n | (src.context_numbers - again) for n, src in zip(stated, sources, strict=True)]
+        if not covered(wanted, set().union(*source_numbers)):
             continue  # a figure no source states: never pass it on
         sims = [float(vec @ src.vector) for src in sources]
         ok = [i for i in range(len(sources)) if covered(wanted, source_numbers[i]) and sims[i] >= support_floor]
@@ -193,7 +215,7 @@ def attach_citations(
         if not chosen and ok:
             chosen = [max(ok, key=sims.__getitem__)]
         if not chosen and wanted:
-            chosen = _pair(wanted, stated, [src.context_numbers for src in sources], sims, support_floor)
+            chosen = _pair(wanted, stated, [src.context_numbers - again for src in sources], sims, support_floor)
         marks = []
         for i in chosen:
             if i not in order:

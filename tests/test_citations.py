@@ -129,8 +129,31 @@ def test_a_year_the_question_gives_may_come_from_the_document() -> None:
     answer = "In 2021 the cars maker exported 63,000 cars [1]."
     assert attach_citations(answer, [p], fake_embed, 0.5)[1] == []  # the paragraph alone does not state 2021
     dated = given("c.txt", 26, p.quote, "2021")
-    text, cites = attach_citations(answer, [dated], fake_embed, 0.5)
+    text, cites = attach_citations(answer, [dated], fake_embed, 0.5, question="How many cars in 2021?")
     assert [(c.file, c.paragraph) for c in cites] == [("c.txt", 26)] and "63,000" in text
+
+
+def test_a_question_number_said_again_is_a_claim() -> None:
+    # the question's "10th" may come from the document; "10 sub-forums" must be in the paragraph
+    p = given("c.txt", 4, "Four parallel cars sub-forums ran beside the main session.", "10")
+    question = "How many cars sub-forums ran at the 10th forum?"
+    text, cites = attach_citations("Four cars sub-forums ran at the 10th forum [1].", [p], fake_embed, 0.5, question=question)
+    assert len(cites) == 1
+    text, cites = attach_citations("There were 10 cars sub-forums at the 10th forum [1].", [p], fake_embed, 0.5,
+                                   question=question)
+    assert cites == [] and text == ""
+
+
+@pytest.mark.parametrize(("claim", "stated", "supported"), [
+    ("grew 5.2%", "exports worth 5.2 billion yuan", False),
+    ("grew 5.2%", "exports grew 5.2 percent", True),
+    ("نمت بنسبة 143٪", "up 143 percent year-on-year", True),
+    ("增長了67%", "بزيادة 67 في المائة", True),
+    ("exports worth 5.2 billion", "exports grew 5.2%", True),  # no sign claimed: the bare number
+    ("25 percentage points", "25 نقطة مئوية", True),  # points are not a percentage
+])
+def test_a_percentage_needs_a_percentage(claim: str, stated: str, supported: bool) -> None:
+    assert covered(figures(claim), numbers(stated)) is supported
 
 
 def test_a_given_year_is_no_share_of_a_two_source_answer() -> None:
