@@ -35,10 +35,11 @@ REFUSALS = (
     "do not mention", "does not mention", "do not provide", "does not provide",
     "do not specify", "does not specify", "do not state", "does not state",
     "no information", "not mentioned", "not specified", "not provided", "cannot answer",
+    "do not indicate", "does not indicate", "no mention",
     "لا توجد معلومات", "لا تتوفر معلومات", "لا تحتوي", "لا تذكر", "لا يذكر", "لم يذكر", "لم تذكر",
-    "لم يتم ذكر", "غير مذكور", "لا تتضمن", "لا يتضمن", "لا يمكن الإجابة",
+    "لم يتم ذكر", "غير مذكور", "لا تتضمن", "لا يتضمن", "لا يمكن الإجابة", "لا يشير", "لا تشير", "لم يشر", "لم تشر",
     "沒有提到", "没有提到", "未提及", "沒有提及", "没有提及", "沒有相關", "没有相关", "無法回答", "无法回答",
-    "未提供", "沒有提供", "没有提供", "沒有說明", "没有说明", "未說明", "未说明", "不包含",
+    "未提供", "沒有提供", "没有提供", "沒有說明", "没有说明", "未說明", "未说明", "不包含", "沒有指出", "没有指出",
 )
 
 # Questions that ask for an amount: a count, a sum, a share. Only these words, and only

@@ -90,4 +90,5 @@ def test_refusal_sentences_are_dropped_and_the_found_part_kept() -> None:
     assert drop_refusals(text) == "Chongqing's trade reached 50.9 billion yuan [1]."
     assert drop_refusals("文件中沒有提到這個數字。") == ""
     assert drop_refusals("لا تحتوي المصادر على الإجابة.") == ""
+    assert drop_refusals("المصدران لا يشيران إلى أي سيارة. BYD تنتج سيارات [1].") == "BYD تنتج سيارات [1]."
     assert drop_refusals("The forum met in Ningbo [1].") == "The forum met in Ningbo [1]."
