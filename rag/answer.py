@@ -37,6 +37,7 @@ NOT_FOUND = {
     "ar": "لا تحتوي المستندات على إجابة لهذا السؤال.",
     "zh": "文件中沒有這個問題的答案。",
 }
+_ARABIC_INDIC = str.maketrans("0123456789.", "٠١٢٣٤٥٦٧٨٩٫")
 CONTEXT_SOURCES = 3
 CONTEXT_CHARS = 420  # per source: ~3 short sentences; keeps time to first token low
 MAX_TOKENS = 200
@@ -148,7 +149,14 @@ class Assistant:
         if not asked:
             return {}
         files = dict.fromkeys(h.chunk.file for h in hits)
-        return {f: frozenset(asked & numbers("\n".join(self.index.file_texts(f)))) for f in files}
+        return {f: frozenset(n for n in asked if self._document_states(f, n)) for f in files}
+
+    def _document_states(self, file: str, number: str) -> bool:
+        """Whether FILE states NUMBER anywhere, in ASCII or Arabic-Indic digits."""
+        for spelling in dict.fromkeys((number, number.translate(_ARABIC_INDIC))):
+            if any(number in numbers(text) for text in self.index.texts_containing(file, spelling)):
+                return True
+        return False
 
     def _generate(self, question: str, language: str, sources: list[Source], on_token: TokenSink | None,
                   timings: dict[str, float], gen_started: float) -> str:

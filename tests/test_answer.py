@@ -75,3 +75,34 @@ def test_instructions_inside_a_document_do_not_change_the_answer(tmp_path: Path,
     assert not answer.abstained and "40" in answer.answer, answer.answer  # the answer the documents give
     assert answer.citations and {c.file for c in answer.citations} <= set(SAMPLE_FILES)
     assert_contract(answer, corpus)
+
+
+class Scripted:
+    """An LLM that always gives REPLY: here the check after generation is under test, on
+    the real index and retrieval, with a model reply the test controls."""
+
+    id = "scripted"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def stream(self, messages: list[dict[str, str]], **kw: object):  # type: ignore[no-untyped-def]
+        yield self.reply
+
+
+def test_a_year_the_question_gives_is_checked_against_the_cited_document(real_index: RealIndex) -> None:
+    # 003 says "this year" (its dateline is 2021); 001's article is from 2024 and never says 2023.
+    def ask(question: str, reply: str) -> Answer:
+        return Assistant(real_index.settings, llm=Scripted(reply)).ask(question)  # type: ignore[arg-type]
+
+    changan = ask("How many vehicles did Chang'an Auto export in the first half of 2021?",
+                  "In the first half of 2021 Chang'an Auto exported more than 63,000 vehicles [1].")
+    assert not changan.abstained, changan.answer
+    assert {(c.file, c.paragraph) for c in changan.citations} & {
+        ("003_3e9024b6c632520f.txt", 26), ("003_3e9024b6c632520f.txt", 27)
+    }
+    assert_contract(changan, SAMPLE_CORPUS)
+    henan = "كم سيارة باعت شركات السيارات في خنان خلال الأرباع الثلاثة الأولى من عام {}؟"
+    reply = "باعت شركات خنان 840 ألف سيارة في الأرباع الثلاثة الأولى من عام {} [1]."
+    assert not ask(henan.format(2024), reply.format(2024)).abstained  # the control: 2024 is the article's year
+    assert ask(henan.format(2023), reply.format(2023)).abstained

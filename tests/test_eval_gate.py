@@ -20,19 +20,19 @@ from rag.cli import app
 
 DEV = Path(__file__).resolve().parents[1] / "eval" / "dev.jsonl"
 
-# Set from `rag eval eval/dev.jsonl` on 2026-11-23 (2-core VM): hit@5 85%, correctness 44%,
-# citation hit 67%, citation precision 65%, abstention 58% (7/12), false abstention 15%; a
-# re-run after the value check of figures and the saved keyword index gave 85%, 41%, 64%,
-# 63%, 50% (6/12), 18%: one question either way (not attributed: the earlier run's
-# per-question rows were not kept). The floors sit 2-3 questions under the lower figures.
+# Set from `rag eval eval/dev.jsonl --index IX` on 2026-11-23 (2-core VM) after the abstention
+# checks (rag/abstention.py) and the document-level check of the question's own numbers:
+# hit@5 85%, correctness 46% (18/39), citation hit 69% (27/39), citation precision 67%,
+# abstention 75% (9/12), false abstention 15% (6/39). Earlier runs moved by about one
+# question between runs of the same code, so the floors sit 2-3 questions under these.
 FLOORS = {
     "hit_at_k": 0.80,
-    "correctness": 0.33,
-    "citation_hit": 0.58,
-    "citation_precision": 0.55,
-    "abstention_accuracy": 0.41,
+    "correctness": 0.38,
+    "citation_hit": 0.61,
+    "citation_precision": 0.59,
+    "abstention_accuracy": 0.58,
 }
-CEILINGS = {"false_abstention": 0.25}  # lower is better
+CEILINGS = {"false_abstention": 0.24}  # lower is better
 
 
 def test_dev_set_quality_stays_above_the_floors(real_index: RealIndex, tmp_path: Path) -> None:

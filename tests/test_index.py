@@ -254,10 +254,11 @@ def test_query_and_vectors(corpus: Path, settings: Settings, fake_embedder: Fake
     assert stored[0][0] == target and stored[0][1].shape == (fake_embedder.dim,)
     assert np.allclose(stored[0][1], vector, atol=1e-5)
     assert index.query(vector, 0) == []
-    texts = index.file_texts("004_19d5bed1d5b90f32.txt")
-    own = [c.text for c in index.iter_chunks() if c.file == "004_19d5bed1d5b90f32.txt"]
-    assert sorted(texts) == sorted(own) and len(own) > 1
-    assert index.file_texts("no-such-file.txt") == []
+    own = [c.text for c in index.iter_chunks() if c.file == "003_3e9024b6c632520f.txt" and "2021" in c.text]
+    found = index.texts_containing("003_3e9024b6c632520f.txt", "2021", limit=100)
+    assert sorted(found) == sorted(own) and len(own) > 1  # that file's chunks with 2021, and only those
+    assert index.texts_containing("001_2284b7fc3385c695.txt", "2021") == []  # its article is from 2024
+    assert len(index.texts_containing("003_3e9024b6c632520f.txt", "2021", limit=1)) == 1
 
 
 # -- settings the index was built with ---------------------------------------------------
