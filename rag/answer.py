@@ -86,7 +86,7 @@ class Assistant:
         sources = self._sources(question, hits[:CONTEXT_SOURCES])
         gen_started = time.perf_counter()
         if self.llm is None:
-            raw = self._extractive(sources)
+            raw = self._extractive(question, sources)
         else:
             raw = self._generate(question, language, sources, on_token, timings, gen_started)
         timings["generate"] = round((time.perf_counter() - gen_started) * 1000, 1)
@@ -180,9 +180,14 @@ class Assistant:
         return "".join(pieces)
 
     @staticmethod
-    def _extractive(sources: list[Source]) -> str:
-        """``--llm none``: quote the best source's closest sentences, cited."""
-        return f"{sources[0].quote} [1]"
+    def _extractive(question: str, sources: list[Source]) -> str:
+        """``--llm none``: quote the closest sentences of the best-ranked source that
+        answers the question by rag.abstention's checks (a headline above the passage with
+        the figure answers no "how many"), cited; the top source if none does."""
+        marker, best = next(
+            ((n, s) for n, s in enumerate(sources, start=1) if not is_no_answer(question, s.quote)), (1, sources[0])
+        )
+        return f"{best.quote} [{marker}]"
 
 
 def _span(text: str, sentences: list[str]) -> str:
