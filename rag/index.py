@@ -92,6 +92,9 @@ def _client(index_dir: Path, chroma_url: str | None) -> ClientAPI:
         ) from exc
 
 
+# Chroma's error for an id whose metadata another process has written but whose vector it
+# has not yet flushed: a read racing an ingest, not a broken store.
+_MID_WRITE = "Error finding id"
 WRITE_HINT = "free disk space (or restart the server), then run `rag ingest` again: finished files are kept, the rest is repaired"
 
 
@@ -201,10 +204,17 @@ class Index:
     @_translate("reading chunks")
     def chunks_with_vectors(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
         """These chunks and their stored vectors, in the order given; ids the store does
-        not hold are left out."""
+        not hold are left out, and so are ids another process is writing at this moment
+        (Chroma then knows the id but not yet its vector, and fails the whole read with
+        "Error finding id": those are read one by one and the unfinished ones skipped)."""
         if not ids:
             return []
-        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        try:
+            got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        except Exception as exc:
+            if _MID_WRITE not in str(exc):
+                raise
+            return [] if len(ids) == 1 else [pair for i in ids for pair in self.chunks_with_vectors([i])]
         by_id = {
             cid: (_chunk_from(cid, doc, meta), np.asarray(vec, np.float32))
             for cid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"],

@@ -261,6 +261,32 @@ def test_query_and_vectors(corpus: Path, settings: Settings, fake_embedder: Fake
     assert len(index.texts_containing("003_3e9024b6c632520f.txt", "2021", limit=1)) == 1
 
 
+class _MidWrite:
+    """The real chunk collection, except that reading the vector of WRITING fails the way
+    Chroma fails while another process has written that id but not yet its vector."""
+
+    def __init__(self, real, writing: str) -> None:  # type: ignore[no-untyped-def]
+        self._real, self._writing, self.metadata = real, writing, real.metadata
+
+    def get(self, ids=None, **kw):  # type: ignore[no-untyped-def]
+        if ids and self._writing in ids and "embeddings" in kw.get("include", []):
+            raise RuntimeError("Error executing plan: Internal error: Error finding id")
+        return self._real.get(ids=ids, **kw)
+
+
+def test_chunks_being_written_by_another_process_are_left_out(corpus: Path, settings: Settings,
+                                                               fake_embedder: FakeEmbedder) -> None:
+    ingest([corpus], settings)
+    real = open_index(settings.index_dir, None)
+    ids = [c.id for c in real.iter_chunks()][:3]
+    index = Index(real._client, _MidWrite(real._chunks, ids[1]), real._files, real.location)  # type: ignore[arg-type]
+    assert [c.id for c, _ in index.chunks_with_vectors(ids)] == [ids[0], ids[2]]
+    broken = Index(real._client, _MidWrite(real._chunks, "x"), real._files, real.location)  # type: ignore[arg-type]
+    broken._chunks.get = lambda **kw: (_ for _ in ()).throw(RuntimeError("disk I/O error"))  # type: ignore[method-assign]
+    with pytest.raises(StoreError, match="disk I/O error"):  # any other failure is still an error
+        broken.chunks_with_vectors(ids)
+
+
 # -- settings the index was built with ---------------------------------------------------
 
 
