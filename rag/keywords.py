@@ -26,7 +26,7 @@ import numpy as np
 from rag.files import temp_beside
 from rag.lang import tokenize
 
-FORMAT = "rag-keywords-v1"
+FORMAT = "rag-keywords-v2"  # v2: traditional Chinese folded to simplified (rag.lang.normalize)
 
 
 class KeywordIndex:

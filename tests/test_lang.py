@@ -1,4 +1,4 @@
-"""Language detection and the keyword tokenizer (Arabic folding, Chinese bigrams, digits)."""
+"""Language detection and the keyword tokenizer (Arabic folding, Chinese bigrams and\ntraditional -> simplified folding, digits)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from conftest import SAMPLE_CORPUS
 from rag.documents import read_document
-from rag.lang import detect_language, normalize, normalize_digits, tokenize
+from rag.lang import detect_language, fold_chinese, normalize, normalize_digits, tokenize
 
 
 @pytest.mark.parametrize(
@@ -43,9 +43,19 @@ def test_detect_language_on_the_corpus() -> None:
 
 
 def test_chinese_becomes_bigrams() -> None:
-    assert tokenize("重慶數字經濟") == ["重慶", "慶數", "數字", "字經", "經濟"]
-    assert tokenize("車") == ["車"]
-    assert tokenize("中歐班列 開通") == ["中歐", "歐班", "班列", "開通"]
+    assert tokenize("重慶數字經濟") == ["重庆", "庆数", "数字", "字经", "经济"]  # folded to simplified
+    assert tokenize("車") == ["车"]
+    assert tokenize("中歐班列 開通") == ["中欧", "欧班", "班列", "开通"]
+
+
+def test_traditional_and_simplified_chinese_compare_equal() -> None:
+    assert tokenize("重慶兩江新區") == tokenize("重庆两江新区")
+    assert normalize("長安汽車累計出口汽車6.3萬多輛") == "长安汽车累计出口汽车6.3万多辆"
+    assert fold_chinese("臺灣 Taiwan تايوان") == "台湾 Taiwan تايوان"  # only the Chinese changes
+    assert fold_chinese("No Chinese here.") == "No Chinese here."
+    passage = set(tokenize(read_document(SAMPLE_CORPUS / "003_3e9024b6c632520f.txt", "003").paragraphs[26].text))
+    for term in ("长安汽车", "上半年", "累计出口"):  # simplified query terms, a traditional document
+        assert set(tokenize(term)) <= passage, term
 
 
 def test_chinese_query_term_matches_a_passage() -> None:
@@ -59,7 +69,7 @@ def test_chinese_query_term_matches_a_passage() -> None:
 
 def test_chinese_next_to_digits_and_latin_is_still_segmented() -> None:
     """A date or acronym glued to Chinese must not swallow the Chinese into one token."""
-    assert tokenize("2021年8月7日中國日報") == ["2021", "年", "8", "月", "7", "日中", "中國", "國日", "日報"]
+    assert tokenize("2021年8月7日中國日報") == ["2021", "年", "8", "月", "7", "日中", "中国", "国日", "日报"]
     assert tokenize("SCO成立于2001年") == ["sco", "成立", "立于", "2001", "年"]
     passage = set(tokenize("2021年8月7日中國日報記者 鄧蕊、譚英姿報道"))
     assert set(tokenize("日報記者")) <= passage
