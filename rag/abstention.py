@@ -10,6 +10,8 @@ also held to what the question asked for:
 - ``drop_refusals``: the sentences where the model says the sources lack something are
   not an answer; what is left may be (a two-part question answered in part). Nothing
   left is a refusal (``says_not_found`` is the whole-answer test the baseline uses);
+- ``drop_source_talk``: a sentence that only talks about the sources ("This information
+  is stated in source 1.") is not part of the answer either, when the answer has others;
 - ``asks_for_amount`` / ``states_amount``: a question that asks only for an amount is
   answered only by a sentence that gives one (digits or a number word);
 - ``adds_nothing``: an answer whose every word is the question's own words, or talk
@@ -102,6 +104,16 @@ def drop_refusals(text: str) -> str:
     what the model did find ("X is not stated. Y grew 15% [2]." keeps the second part)."""
     kept = [s for s in split_sentences(text) if not any(p in s.casefold() for p in REFUSALS)]
     return " ".join(kept)
+
+
+def drop_source_talk(question: str, text: str) -> str:
+    """TEXT without its sentences that talk about the sources and say nothing else ("The
+    total is $675 million [1]. This information is stated in source." keeps the first).
+    Only sentences that mention the sources go: "Horgos." may be the whole answer to a
+    question that names Horgos. An answer that is all such talk is returned whole, for
+    ``is_no_answer`` to judge."""
+    kept = [s for s in split_sentences(text) if not (_META.search(_CITED.sub("", s)) and adds_nothing(question, s))]
+    return " ".join(kept) if kept else text
 
 
 def asks_for_amount(question: str) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.abstention import drop_refusals, is_no_answer
+from rag.abstention import drop_refusals, drop_source_talk, is_no_answer
 from rag.citations import DEFAULT_SUPPORT_FLOOR, Source, attach_citations, numbers, split_sentences
 from rag.config import Settings
 from rag.embeddings import Embedder, load_embedder
@@ -90,7 +90,7 @@ class Assistant:
         else:
             raw = self._generate(question, language, sources, on_token, timings, gen_started)
         timings["generate"] = round((time.perf_counter() - gen_started) * 1000, 1)
-        found = "" if CANNOT_ANSWER in raw else drop_refusals(raw)
+        found = "" if CANNOT_ANSWER in raw else drop_source_talk(question, drop_refusals(raw))
         if not found:
             return self._abstain(answer, timings, started)
         text, citations = attach_citations(

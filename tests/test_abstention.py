@@ -8,6 +8,7 @@ import pytest
 from rag.abstention import (
     adds_nothing,
     drop_refusals,
+    drop_source_talk,
     asks_for_amount,
     is_no_answer,
     names_a_deputy,
@@ -92,3 +93,25 @@ def test_refusal_sentences_are_dropped_and_the_found_part_kept() -> None:
     assert drop_refusals("لا تحتوي المصادر على الإجابة.") == ""
     assert drop_refusals("المصدران لا يشيران إلى أي سيارة. BYD تنتج سيارات [1].") == "BYD تنتج سيارات [1]."
     assert drop_refusals("The forum met in Ningbo [1].") == "The forum met in Ningbo [1]."
+
+
+@pytest.mark.parametrize(("question", "reply", "kept"), [
+    ("How much investment is involved in Chongqing companies expanding into SCO countries?",
+     "The total investment is $675 million [1]. This information is stated in source.",
+     "The total investment is $675 million [1]."),
+    ("Where will Henan concentrate its push to expand complete-vehicle production?",
+     "In Zhengzhou and the airport area [1]. This is stated in the first source [1].",
+     "In Zhengzhou and the airport area [1]."),
+    ("كم شركة تعمل في قطاع السيارات؟", "هناك 600 شركة [1]. وفقاً للمصدر 1.", "هناك 600 شركة [1]."),
+    # no talk about the sources: a sentence made of the question's words may be the answer
+    ("Which drew more participants, Horgos or Ningbo?", "Horgos. It drew 200 participants [1].",
+     "Horgos. It drew 200 participants [1]."),
+    # nothing but talk about the sources: left whole, for is_no_answer to refuse
+    ("Who chairs CDI?", "This is stated in source 2.", "This is stated in source 2."),
+])
+def test_sentences_that_only_talk_about_the_sources_are_dropped(question: str, reply: str, kept: str) -> None:
+    assert drop_source_talk(question, reply) == kept
+
+
+def test_an_answer_that_only_talks_about_the_sources_still_abstains() -> None:
+    assert is_no_answer("Who chairs CDI?", drop_source_talk("Who chairs CDI?", "This is stated in source 2."))
