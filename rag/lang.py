@@ -70,8 +70,9 @@ def _traditional_to_simplified() -> dict[int, str]:
     text = (resources.files("opencc_purepy") / "dicts" / "TSCharacters.txt").read_text(encoding="utf-8")
     for line in text.splitlines():
         source, _, targets = line.partition("\t")
-        if len(source) == 1 and targets.split():
-            table[ord(source)] = targets.split()[0]
+        forms = targets.split()
+        if len(source) == 1 and forms:
+            table[ord(source)] = forms[0]
     return table
 
 
