@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_INDEX = Path(".rag")
@@ -27,6 +27,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RAG_CACHE_DIR") or platformdirs.user_cache_dir("rag"))
 
 
+def env_threads() -> int | None:
+    """RAG_THREADS, when set: the thread count for the embedders and the local LLM (None: one
+    per core). A second busy process slows threads = cores down badly, so a user sharing the
+    machine (or a test run beside another) sets it lower."""
+    value = os.environ.get("RAG_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the index lives and which models shape and read it."""
@@ -37,7 +45,7 @@ class Settings:
     llm: str = DEFAULT_LLM
     top_k: int = DEFAULT_TOP_K
     max_chars: int = DEFAULT_MAX_CHARS
-    threads: int | None = None
+    threads: int | None = field(default_factory=lambda: env_threads())
 
     @property
     def chunking(self) -> str:
