@@ -69,6 +69,7 @@ def _problems(tmp_path: Path, *rows: dict | str) -> list[str]:
 
 def test_a_good_row_passes(tmp_path: Path) -> None:
     assert _problems(tmp_path, GOOD) == []
+    assert _problems(tmp_path, {**GOOD, "id": "t-en-zh-01"}) == []  # question language first
 
 
 def _with(**changes: object) -> dict:
@@ -90,11 +91,12 @@ BAD = {
     "cross-language in one script": (_with(kind="cross-language", gold=[_gold("a.txt", 1, 1)], facts=[["1901"]]),
                                      "kind cross-language but"),
     "fact not in the question's script": (_with(facts=[["1901"], ["臺灣", "台湾"]]), "no variant in the question's script"),
-    "no simplified form": (_with(facts=[["1901"], ["Taiwan", "臺灣"]]), "add the simplified form of 臺灣"),
     "fields out of order": ({k: GOOD[k] for k in ("question", "id", "language", "kind", "gold", "facts")},
                             "fields must be exactly"),
     "unknown kind": (_with(kind="same-document"), "kind 'same-document' is not one of"),
     "id for another language": (_with(id="t-zh-01"), "id says zh but language is en"),
+    "id whose first language is another": (_with(id="t-zh-en-01"), "id says zh but language is en"),
+    "id without a language": (_with(id="t-01"), "id must look like"),
     "question in another language": (_with(language="zh", id="t-zh-01"), "question reads as en, not zh"),
     "four facts": (_with(facts=[["1901"], ["Taiwan", "臺灣", "台湾"], ["Alpha"], ["Ann"]]), "1-3 facts"),
     "escaped non-ASCII": (json.dumps(GOOD), "not \\u escapes"),
@@ -106,6 +108,17 @@ def test_each_mistake_is_reported(tmp_path: Path, case: str) -> None:
     row, expected = BAD[case]
     problems = _problems(tmp_path, row)
     assert any(expected in p for p in problems), problems
+
+
+ZH_QUESTION = _with(id="t-zh-01", language="zh", question="Alpha何時成立？Beta在哪裡成立？")
+
+
+def test_chinese_fact_needs_its_simplified_form_for_a_chinese_question(tmp_path: Path) -> None:
+    assert _problems(tmp_path, ZH_QUESTION) == []
+    problems = _problems(tmp_path, {**ZH_QUESTION, "facts": [["1901"], ["Taiwan", "臺灣"]]})
+    assert problems == ["fact 'Taiwan': add the simplified form of 臺灣"]
+    # An English answer quotes a Chinese name as the source spells it, if at all.
+    assert _problems(tmp_path, _with(facts=[["1901"], ["Taiwan", "臺灣"]])) == []
 
 
 def test_chinese_question_with_ascii_punctuation(tmp_path: Path) -> None:
