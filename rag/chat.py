@@ -35,13 +35,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import platformdirs
 
+from rag.citations import MARKER
 from rag.errors import RagError
 from rag.lang import detect_language, normalize
-from rag.prompts import CANNOT_ANSWER, render
+from rag.prompts import render
 from rag.render import answer_text, citation_line
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ MIN_KEPT_OVERLAP = 0.5  # share of the question's character bigrams a rewrite mu
 LANGUAGE_NAMES = {"ar": "Arabic", "zh": "Chinese", "en": "English"}
 SEPARATOR = "─" * 12 + " checked answer " + "─" * 12
 SHOWN_UNCITED = 3  # /sources after an answer without citations: the closest paragraphs
-_MARKERS = re.compile(r"\s*\[\d+\]")
 _LABEL = re.compile(r"^\s*(?:rewritten(?:\s*\([^)]*\))?|standalone question|question)\s*[:：]\s*", re.I)
 
 HELP = """\
@@ -137,24 +137,7 @@ def _bigrams(text: str) -> set[str]:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(_MARKERS.sub("", text).split())
-
-
-class _HitRecorder:
-    """Stands in for the Assistant's retriever and keeps what it returned for the current
-    question, so /sources can print whole paragraphs without searching again."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.hits: list[Hit] = []
-
-    def retrieve(self, question: str, k: int) -> Any:
-        got = self._inner.retrieve(question, k)
-        self.hits.extend(got.hits)
-        return got
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    return " ".join(MARKER.sub("", text).split())
 
 
 class Outcome(Enum):
@@ -176,8 +159,6 @@ class Chat:
         self.last: Answer | None = None
         self.last_asked = ""
         self.last_hits: list[Hit] = []
-        self._recorder = _HitRecorder(assistant.retriever)
-        assistant.retriever = self._recorder  # type: ignore[assignment]
 
     def handle(self, line: str) -> Outcome:
         """Run one input line: a slash command or a question."""
@@ -214,23 +195,17 @@ class Chat:
     def ask(self, question: str) -> Outcome:
         """Rewrite if needed, stream the answer, then print the checked answer and citations."""
         streamed: list[str] = []
-        held: list[str] = []
 
         def show(piece: str) -> None:
-            # Hold back what may be the model's "not in the documents" sentinel: the
-            # checked answer below says that in the question's language.
-            held.append(piece)
-            if not CANNOT_ANSWER.startswith("".join(held).strip()):
-                streamed.extend(held)
-                self.write("".join(held))
-                held.clear()
+            streamed.append(piece)
+            self.write(piece)
 
         try:
             searched = self.standalone(question)
             if self.verbose and searched != question:
                 self.write(f"(searching for: {searched})\n")
-            self._recorder.hits = []
-            answer = self.assistant.ask(searched, on_token=show)
+            result = self.assistant.ask(searched, on_token=show)
+            answer = result.answer
         except KeyboardInterrupt:
             self.write("\n(stopped)\n" if streamed else "(stopped)\n")
             return Outcome.STOPPED
@@ -244,7 +219,7 @@ class Chat:
             t = answer.timings_ms
             self.write(f"(retrieve {t.get('retrieve', 0):.0f} ms, first token {t.get('first_token', 0) / 1000:.1f} s, "
                        f"total {t.get('total', 0) / 1000:.1f} s)\n")
-        self.last, self.last_asked, self.last_hits = answer, question, list(self._recorder.hits)
+        self.last, self.last_asked, self.last_hits = answer, question, result.hits
         if not answer.error:
             self.turns.append(Turn(searched, answer.answer))
         return Outcome.DONE

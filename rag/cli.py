@@ -173,7 +173,7 @@ def ask(
         _status("loading models…")
         assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
         live = not json_out and sys.stdout.isatty()
-        answer = assistant.ask(question, on_token=_stream_to_terminal() if live else None)
+        answer = assistant.ask(question, on_token=_stream_to_terminal() if live else None).answer
         if live:
             typer.echo("\n" + "─" * 40)
     typer.echo(to_json(answer) if json_out else answer_text(answer))
@@ -293,7 +293,7 @@ def evaluate(
         if answers is not None:
             given = ev.read_answers(answers)
             missing = Answer(None, "", "", False, "en", error="no answer in the answers file")
-            rows = ev.run(questions, lambda q: (given.get(q.id, missing), None))
+            rows = ev.run(questions, lambda q: ev.Answered(given.get(q.id, missing)))
         else:
             from rag.answer import Assistant
 
@@ -303,8 +303,9 @@ def evaluate(
                 raise UsageError("--baseline compares answers written by an LLM: use it without --llm none")
 
             def ours(q: ev.Question) -> ev.Answered:
-                hits = assistant.retriever.retrieve(q.question, top_k).hits
-                return assistant.ask(q.question, qid=q.id), [(h.chunk.file, h.chunk.paragraph.number) for h in hits]
+                result = assistant.ask(q.question, qid=q.id)
+                return ev.Answered(result.answer, [(h.chunk.file, h.chunk.paragraph.number) for h in result.hits],
+                                   result.details())
 
             rows = _run_with_progress(ev, questions, ours, "answering")
             if baseline:

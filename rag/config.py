@@ -36,6 +36,22 @@ def env_threads() -> int | None:
 
 
 @dataclass(frozen=True)
+class AnswerSettings:
+    """How an answer is made and when it abstains (rag.evidence, rag.generation,
+    rag.abstention). The thresholds were chosen on eval/dev.jsonl and the wiki set together
+    (eval/README.md); heldout only reports them."""
+
+    evidence_passages: int = 5  # top passages whose sentences may be shown
+    evidence_sentences: int = 8  # sentences shown at most
+    evidence_chars: int = 1000  # their total length: the prompt's size, so time to first token
+    sentence_chars: int = 240  # a longer sentence is cut at a clause mark
+    max_tokens: int = 200  # the reply's length limit
+    abstain_p_none: float = 0.5  # the model's probability that no sentence answers, above which it abstains
+    abstain_support: float = 0.0  # similarity of the best cited sentence to the question, below which it abstains
+    abstain_retrieval: float = 0.0  # best retrieval similarity, below which it abstains
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the index lives and which models shape and read it."""
 
@@ -46,6 +62,7 @@ class Settings:
     top_k: int = DEFAULT_TOP_K
     max_chars: int = DEFAULT_MAX_CHARS
     threads: int | None = field(default_factory=lambda: env_threads())
+    answer: AnswerSettings = AnswerSettings()
 
     @property
     def chunking(self) -> str:

@@ -59,6 +59,7 @@ class Row:
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     answer: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # why it abstained or not: the signals weighed
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -88,9 +89,20 @@ def fact_present(answer: str, variants: Iterable[str]) -> bool:
     return any(normalize(v) in text for v in variants)
 
 
-def score(q: Question, answer: Answer, retrieved: list[tuple[str, int]] | None) -> Row:
+@dataclass(frozen=True)
+class Answered:
+    """An answer; when known, the (file, paragraph) keys retrieved for it, in rank order;
+    and details worth keeping per question (what the abstention decision weighed)."""
+
+    answer: Answer
+    retrieved: list[tuple[str, int]] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def score(q: Question, answered: Answered) -> Row:
+    answer, retrieved = answered.answer, answered.retrieved
     row = Row(q.id, q.language, q.kind, q.answerable, abstained=answer.abstained, error=answer.error,
-              timings_ms=answer.timings_ms, answer=answer.answer)
+              timings_ms=answer.timings_ms, answer=answer.answer, details=answered.details)
     if retrieved is not None and q.answerable:
         row.retrieved = retrieved
         ranks = [i for i, key in enumerate(retrieved, start=1) if key in q.gold]
@@ -167,10 +179,6 @@ def markdown(rep: dict[str, Any], title: str = "rag eval") -> str:
     return "\n".join(lines) + "\n"
 
 
-Answered = tuple[Answer, list[tuple[str, int]] | None]
-"""An answer and, when known, the (file, paragraph) keys retrieved for it, in rank order."""
-
-
 def run(questions: list[Question], answer: Callable[[Question], Answered],
         progress: Callable[[int, int], None] | None = None) -> list[Row]:
     """Answer and score every question; a question whose answering fails (a model server
@@ -180,8 +188,8 @@ def run(questions: list[Question], answer: Callable[[Question], Answered],
         try:
             got = answer(q)
         except RagError as exc:
-            got = (Answer(q.id, q.question, "", False, q.language, error=exc.message), None)
-        rows.append(score(q, *got))
+            got = Answered(Answer(q.id, q.question, "", False, q.language, error=exc.message))
+        rows.append(score(q, got))
         if progress:
             progress(i, len(questions))
     return rows

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 
+import numpy as np
+
 from rag.embeddings import Embedder
 from rag.index import Index
 from rag.keywords import KeywordIndex, fingerprint
@@ -33,11 +35,14 @@ KEYWORD_GATE = 0.5
 
 @dataclass
 class Retrieved:
-    """Ranked hits, the best pure dense similarity (an evidence signal), and timing."""
+    """Ranked hits, the best pure dense similarity (an evidence signal), timing, and the
+    question's embedding (the answer stage compares evidence sentences with it, so the
+    question is embedded once)."""
 
     hits: list[Hit]
     best_dense: float
     ms: float
+    query: np.ndarray
 
 
 def _alternate_languages(ranked: list[_Candidate], language: str) -> list[_Candidate]:
@@ -127,4 +132,5 @@ class Retriever:
             [Hit(f.chunk, f.score, tuple(f.via)) for f in ranked],
             max((s for _, s in dense), default=0.0),
             (time.perf_counter() - started) * 1000,
+            q,
         )

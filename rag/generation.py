@@ -1,0 +1,250 @@
+"""Where the model answers: numbered evidence -> {"evidence": [n, ...], "answer": "..."}.
+
+The model first names the sentences it answers from (or none), then writes the answer.
+The order matters: the choice of evidence is made before the model has a sentence of
+its own to defend, and it is the choice that becomes the citations (rag.citations), so a
+quote can never be made up.
+
+The output is constrained to ``answer_schema`` where the backend can (a llama.cpp
+grammar for local and gguf: models, ``response_format`` for OpenAI-compatible servers);
+otherwise the prompt asks for the same JSON and ``parse`` reads plain text, tolerating
+what small models do to JSON (prose around it, a missing closing quote).
+
+The answer streams: ``AnswerStream`` follows the JSON as it is written and passes the
+characters of the answer string on as they arrive, so a person sees words at once and
+never sees the JSON.
+
+The model's confidence in its choice against "none" is read from the token
+log-probabilities where the backend reports them (``p_none``): at the first character of
+the evidence list, the probability it gave to closing the list empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rag.evidence import Evidence
+from rag.llms import LLM, Piece
+from rag.prompts import render
+
+LANGUAGE_NAMES = {"ar": "Arabic", "zh": "Chinese", "en": "English"}
+MAX_EVIDENCE = 4  # sentences the model may name: a short answer rests on few
+
+TokenSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the model answered: the evidence numbers it named (in its order), the answer
+    text, and ``p_none``, its probability that no sentence answers (None when the backend
+    reports no log-probabilities). ``structured`` is False when the reply was not the JSON
+    asked for and ``parse`` had to guess."""
+
+    evidence: tuple[int, ...]
+    answer: str
+    p_none: float | None
+    structured: bool
+    raw: str
+    first_token_ms: float | None = None
+    p_choice: float | None = None  # its probability for the first number it did name
+
+
+def answer_schema(sentences: int) -> dict[str, Any]:
+    """The JSON the model must write: evidence numbers first, from those shown, then the answer."""
+    return {
+        "type": "object",
+        "properties": {
+            "evidence": {
+                "type": "array",
+                "items": {"type": "integer", "enum": list(range(1, sentences + 1))},
+                "maxItems": min(MAX_EVIDENCE, max(sentences, 1)),
+            },
+            "answer": {"type": "string"},
+        },
+        "required": ["evidence", "answer"],
+        "additionalProperties": False,
+    }
+
+
+def messages(question: str, language: str, evidence: Evidence) -> list[dict[str, str]]:
+    """The chat: a system prompt that never changes (llama.cpp reuses its cached reading
+    from one question to the next), then the evidence and the question."""
+    blocks = []
+    for k, group in enumerate(evidence.groups(), start=1):
+        lines = "\n".join(f"[{s.number}] {_fence(s.text)}" for s in group)
+        blocks.append(render("evidence_group", document=str(k), sentences=lines))
+    return [
+        {"role": "system", "content": render("answer_system")},
+        {"role": "user", "content": render("answer_user", evidence="\n\n".join(blocks), question=question,
+                                           language=LANGUAGE_NAMES[language])},
+    ]
+
+
+def generate(llm: LLM, question: str, language: str, evidence: Evidence, *,
+             on_token: TokenSink | None = None, max_tokens: int = 200) -> Reply:
+    """Ask LLM for the structured answer, streaming the answer text to ON_TOKEN."""
+    chat = messages(question, language, evidence)
+    schema = answer_schema(len(evidence.sentences))
+    started = time.perf_counter()
+    stream = AnswerStream()
+    first: float | None = None
+    pieces: list[Piece] = []
+    for piece in _pieces(llm, chat, schema, max_tokens):
+        pieces.append(piece)
+        shown = stream.feed(piece.text)
+        if shown:
+            if first is None:
+                first = round((time.perf_counter() - started) * 1000, 1)
+            if on_token:
+                on_token(shown)
+        if stream.closed:
+            break
+    raw = "".join(p.text for p in pieces)
+    numbers, answer, structured = parse(raw)
+    valid = tuple(dict.fromkeys(n for n in numbers if evidence.numbered(n)))
+    none, choice = choice_confidence(pieces)
+    return Reply(valid, answer, none, structured, raw, first, choice)
+
+
+def _pieces(llm: LLM, chat: list[dict[str, str]], schema: dict[str, Any], max_tokens: int) -> Iterator[Piece]:
+    constrained = getattr(llm, "stream_json", None)
+    if constrained is not None:
+        yield from constrained(chat, schema, max_tokens=max_tokens)
+    else:
+        for text in llm.stream(chat, max_tokens=max_tokens, temperature=0.0):
+            yield Piece(text)
+
+
+_EVIDENCE = re.compile(r'"evidence"\s*:\s*\[([^\]]*)\]?')
+_ANSWER = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"?', re.S)
+
+
+def parse(text: str) -> tuple[list[int], str, bool]:
+    """(evidence numbers, answer, whether TEXT was the JSON asked for), from any reply.
+
+    JSON first; then the two fields by pattern (prose around the object, a reply cut off
+    by the token limit); then, for a reply that is not JSON at all, the whole text as the
+    answer with no evidence named (rag.citations then finds the sentences it rests on).
+    """
+    start, end = text.find("{"), text.rfind("}")
+    if start >= 0 and end > start:
+        try:
+            obj = json.loads(text[start : end + 1])
+            numbers = [int(n) for n in obj.get("evidence", []) if isinstance(n, int | str) and str(n).isdigit()]
+            answer = obj.get("answer", "")
+            if isinstance(answer, str):
+                return numbers, answer.strip(), True
+        except (ValueError, AttributeError, TypeError):
+            pass
+    found_evidence, found_answer = _EVIDENCE.search(text), _ANSWER.search(text)
+    if found_evidence or found_answer:
+        numbers = [int(n) for n in re.findall(r"\d+", found_evidence.group(1))] if found_evidence else []
+        answer = _unescape(found_answer.group(1)) if found_answer else ""
+        return numbers, answer.strip(), False
+    return [], text.strip(), False
+
+
+def _unescape(body: str) -> str:
+    try:
+        return str(json.loads(f'"{body}"'))
+    except ValueError:
+        return body.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+class AnswerStream:
+    """Follows a JSON reply as it streams and returns the answer string's new characters.
+
+    Usage: ``s = AnswerStream(); shown = s.feed(piece)`` for each piece; ``s.closed`` once
+    the answer string has ended (the rest of the reply can be dropped). A reply that turns
+    out not to be JSON (it starts with a letter) is passed on as it is.
+    """
+
+    _OPEN = re.compile(r'"answer"\s*:\s*"')
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._at: int | None = None  # where the answer string's body starts in _text
+        self._done = 0  # characters of the body already handled
+        self.closed = False
+        self._plain: bool | None = None
+
+    def feed(self, piece: str) -> str:
+        self._text += piece
+        if self._plain is None and self._text.strip():
+            self._plain = not self._text.lstrip().startswith("{")
+        if self._plain:
+            return piece
+        if self._at is None:
+            found = self._OPEN.search(self._text)
+            if not found:
+                return ""
+            self._at = found.end()
+        out = []
+        body = self._text[self._at :]
+        i = self._done
+        while i < len(body):
+            ch = body[i]
+            if ch == '"':
+                self.closed = True
+                break
+            if ch == "\\":
+                if i + 1 >= len(body):
+                    break  # the escape's second half is still to come
+                code = body[i + 1]
+                if code == "u":
+                    if i + 6 > len(body):
+                        break
+                    try:
+                        out.append(chr(int(body[i + 2 : i + 6], 16)))
+                    except ValueError:
+                        pass
+                    i += 6
+                    continue
+                out.append({"n": "\n", "t": "\t", "r": "", "b": "", "f": ""}.get(code, code))
+                i += 2
+                continue
+            out.append(ch)
+            i += 1
+        self._done = i
+        return "".join(out)
+
+
+def choice_confidence(pieces: list[Piece]) -> tuple[float | None, float | None]:
+    """(p_none, p_choice) at the position right after ``"evidence": [``: the probability
+    the model gave to closing the list empty, and to the token it did write there, each
+    against all the tokens it could have written (an empty list, or a number).
+
+    Read from the piece at that position: its alternatives are the tokens the model could
+    have written there. (None, None) when the backend reported no log-probabilities.
+    """
+    text = ""
+    for piece in pieces:
+        if re.search(r'"evidence"\s*:\s*\[\s*$', text):
+            if not piece.alternatives:
+                return None, None
+            empty = some = 0.0
+            for token, logprob in piece.alternatives.items():
+                first = token.lstrip()[:1]
+                if first == "]":
+                    empty += float(np.exp(logprob))
+                elif first.isdigit():
+                    some += float(np.exp(logprob))
+            total = empty + some
+            if total <= 0:
+                return None, None
+            chosen = float(np.exp(piece.alternatives.get(piece.text, -np.inf)))
+            return empty / total, min(chosen / total, 1.0)
+        text += piece.text
+    return None, None
+
+
+def _fence(text: str) -> str:
+    """Keep a sentence on its line and from passing for a numbered item of its own."""
+    return " ".join(text.split())
