@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from rag.errors import OutputError, RagError, UsageError
-from rag.files import temp_beside
+from rag.files import atomic_write
 from rag.lang import detect_language
 from rag.types import Answer, Citation
 
@@ -351,19 +351,10 @@ class Writer:
         self.format = path.suffix.lower()
         self.written = len(kept)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = temp_beside(path)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                    self._header(out, title)
-                    for k in kept:
-                        self._raw(out, k.raw)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            with atomic_write(path, newline="") as out:
+                self._header(out, title)
+                for k in kept:
+                    self._raw(out, k.raw)
             self._file: TextIO = path.open("a", encoding="utf-8", newline="")
         except OSError as exc:
             raise self._failed(exc, "nothing was changed in it") from exc
