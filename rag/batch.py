@@ -1,7 +1,7 @@
 """``rag batch``: answer a file of questions, writing each answer the moment it is made.
 
     plan_batch(INPUT, OUTPUT, resume)   read and check everything; no models, no writes
-    worker_count(llm, workers)          how many questions LLM may answer at once
+    worker_count(llm, workers, spec)    how many questions the loaded model may answer at once
     run_batch(plan, assistant)          answer what is left; append + flush + fsync each answer
 
 Reading INPUT (formats, the id rule) and OUTPUT for ``--resume`` is ``rag.batch_in``;
@@ -15,8 +15,8 @@ Entries with an error, and a line cut short by a crash, are dropped and those qu
 asked again (OUTPUT is rewritten once, atomically, before the first new answer). Without
 ``--resume`` OUTPUT is replaced.
 
-Workers: a remote model server (``--llm openai:MODEL``) answers ``workers`` questions at
-once. Everything local
+Workers: a backend that says it can answer concurrently (``LLM.concurrent``: a model
+server, ``--llm openai:MODEL``) answers ``workers`` questions at once. Everything local
 (embedding, search, citation checks) still runs one question at a time, under a lock that
 a worker lets go only while it waits for the server's next piece of text: the embedders
 are not thread-safe, and the local CPU has nothing to share. The embedded model (and
@@ -41,6 +41,7 @@ from rag.types import Answer
 
 if TYPE_CHECKING:
     from rag.answer import Assistant
+    from rag.llms import LLM
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,17 @@ def _check_suffix(path: Path, accepted: tuple[str, ...], what: str) -> None:
         )
 
 
-def worker_count(llm: str, workers: int) -> tuple[int, str | None]:
-    """Workers to use for LLM spec, and a note when the request is cut down.
+def worker_count(llm: LLM | None, workers: int, spec: str) -> tuple[int, str | None]:
+    """Workers to use for the loaded LLM (SPEC names it for the note), and a note when the
+    request is cut down.
 
-    Only a remote server answers in parallel; the embedded model already uses every core
-    for one answer, so a second one would only slow both down."""
-    if workers <= 1 or llm.strip().startswith("openai:"):
+    Only a backend that says it answers concurrently (a model server) gets more than one;
+    the embedded model already uses every core for one answer, so a second one would only
+    slow both down, and ``--llm none`` has no model to wait for."""
+    if workers <= 1 or (llm is not None and llm.concurrent):
         return max(workers, 1), None
-    return 1, (f"--workers {workers} ignored: --llm {llm} answers one question at a time "
-               f"(only an openai: server answers several at once)")
+    return 1, (f"--workers {workers} ignored: --llm {spec} answers one question at a time "
+               f"(only a model server, --llm openai:MODEL, answers several at once)")
 
 
 def run_batch(plan: Plan, assistant: _Asks | Assistant | None, *, workers: int = 1,
@@ -219,10 +222,11 @@ def _run_parallel(assistant: _Asks | Assistant, todo: list[Item], workers: int,
 class _WaitsUnlocked:
     """An LLM whose ``stream`` lets go of LOCK while it waits for the server's next piece."""
 
-    def __init__(self, llm: Any, lock: threading.Lock) -> None:
+    def __init__(self, llm: LLM, lock: threading.Lock) -> None:
         self._llm = llm
         self._lock = lock
         self.id = llm.id
+        self.concurrent = llm.concurrent
 
     def stream(self, messages: list[dict[str, str]], **kwargs: Any) -> Iterator[str]:
         pieces = iter(self._llm.stream(messages, **kwargs))

@@ -51,9 +51,15 @@ _LOADED: dict[tuple[object, ...], LLM] = {}
 
 
 class LLM(Protocol):
-    """A chat model that streams; ``id`` names it in answers, the index status and logs."""
+    """A chat model that streams; ``id`` names it in answers, the index status and logs.
+
+    ``concurrent`` says whether the backend answers several questions at once faster than
+    one after another: True for a model server, which queues and batches requests; False
+    for a model run in this process, which already uses every core for one answer
+    (``rag batch --workers`` asks it)."""
 
     id: str
+    concurrent: bool
 
     def stream(
         self,
@@ -109,6 +115,8 @@ def load_llm(
 
 class LlamaCppLLM:
     """A GGUF model run in this process by llama-cpp, using the chat template in the file."""
+
+    concurrent = False  # one Llama context, and its threads already fill the cores
 
     def __init__(self, model_id: str, path: Path, *, threads: int | None, n_ctx: int) -> None:
         if not path.is_file():
@@ -167,6 +175,8 @@ class OpenAILLM:
 
     Takes a ready client so tests can hand in one with a mock transport.
     """
+
+    concurrent = True  # the server does the work; here a request only waits for its reply
 
     def __init__(self, model: str, client: openai.OpenAI) -> None:
         self.id = f"openai:{model}"

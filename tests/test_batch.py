@@ -267,11 +267,20 @@ def test_usage_errors_exit_2_and_name_the_file(runner: CliRunner, tmp_path: Path
     assert not (tmp_path / "out.jsonl").exists()  # nothing written, no model loaded
 
 
-def test_workers_apply_only_to_a_model_server() -> None:
-    assert worker_count("openai:qwen", 4) == (4, None)
-    assert worker_count("local", 1) == (1, None)
-    n, note = worker_count("local", 4)
+class Backend:
+    """Stands in for a loaded LLM: worker_count reads only whether it answers concurrently."""
+
+    def __init__(self, concurrent: bool) -> None:
+        self.concurrent = concurrent
+
+
+def test_workers_follow_what_the_loaded_backend_says() -> None:
+    assert worker_count(Backend(concurrent=True), 4, "openai:qwen") == (4, None)
+    assert worker_count(Backend(concurrent=False), 1, "local") == (1, None)
+    n, note = worker_count(Backend(concurrent=False), 4, "local")
     assert n == 1 and note and "--workers 4 ignored" in note and "--llm local" in note
+    n, note = worker_count(None, 2, "none")  # no model at all: one question at a time
+    assert n == 1 and note and "--workers 2 ignored: --llm none" in note
 
 
 def test_more_workers_with_a_local_model_says_so(runner: CliRunner, index_dir: str, tmp_path: Path) -> None:
