@@ -238,17 +238,17 @@ def batch(
 
     with _errors(debug):
         plan = plan_batch(input, output, resume=resume)
-        n, note = worker_count(llm, workers)
-        if note:
-            typer.echo(note, err=True)
         if plan.replaces:
             typer.echo(f"replacing {output} (--resume keeps what it holds)", err=True)
-        assistant = None
+        assistant, n = None, 1
         if plan.todo:  # nothing left to answer: no models to load
             from rag.answer import Assistant
 
             _status("loading index and models…")
             assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+            n, note = worker_count(assistant.llm, workers, llm)  # the backend says if it answers at once
+            if note:
+                typer.echo(note, err=True)
         update, stop = _progress_bar("answering")
         try:
             summary = run_batch(plan, assistant, workers=n, progress=update)

@@ -1,4 +1,5 @@
-"""Turn library results into terminal text or JSON; no work happens here."""
+"""Turn library results into terminal text or JSON, and say where a citation points for
+every output; no work happens here."""
 
 from __future__ import annotations
 
@@ -45,10 +46,16 @@ def status_text(status: Status) -> str:
     return "\n".join(lines)
 
 
+def citation_location(c: Citation) -> str:
+    """``¶26 (line 55)``: where in its file a citation points, as every output says it
+    (the terminal, and ``rag batch``'s CSV and Markdown), so they read the same."""
+    lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
+    return f"¶{c.paragraph} ({lines})"
+
+
 def citation_line(c: Citation) -> str:
     """``[2] 003_3e9024b6c632520f.txt ¶26 (line 55)`` as SPEC 2 shows citations."""
-    lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
-    return f"[{c.marker}] {c.file} ¶{c.paragraph} ({lines})"
+    return f"[{c.marker}] {c.file} {citation_location(c)}"
 
 
 def answer_text(answer: Answer, quotes: bool = True) -> str:
