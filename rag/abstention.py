@@ -139,7 +139,8 @@ def subject_terms(question: str) -> list[Term]:
 
 
 def _ordinal_spellings(value: int) -> tuple[str, ...]:
-    spellings = [str(value), f"第{value}"]
+    suffix = "th" if 10 <= value % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(value % 10, "th")
+    spellings = [str(value), f"{value}{suffix}", f"第{value}"]
     if value < 100:
         tens, ones = divmod(value, 10)
         zh = ("" if tens == 0 else ("十" if tens == 1 else _ZH_ORDINAL[tens] + "十")) + (_ZH_ORDINAL[ones] if ones else "")

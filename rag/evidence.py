@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.config import AnswerSettings
+from rag.lang import reading_length
 from rag.sentences import sentence_spans
 from rag.types import Hit, Paragraph
 
@@ -92,10 +93,11 @@ def select_evidence(query: np.ndarray, hits: list[Hit], embed: Callable[[list[st
     for i in [*best_of_passage.values(), *order]:
         if i in chosen or len(chosen) >= budget.evidence_sentences:
             continue
-        if chosen and used + len(texts[i]) > budget.evidence_chars:
+        cost = reading_length(texts[i])
+        if chosen and used + cost > budget.evidence_chars:
             continue
         chosen.append(i)
-        used += len(texts[i])
+        used += cost
     chosen.sort(key=lambda i: candidates[i])
     sentences = tuple(
         Sentence(n, passages[candidates[i][0]], candidates[i][1], candidates[i][2], float(similarity[i]))

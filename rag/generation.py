@@ -107,6 +107,8 @@ def generate(llm: LLM, question: str, language: str, evidence: Evidence, *,
         if stream.closed:
             break
     raw = "".join(p.text for p in pieces)
+    if stream.closed and not raw.rstrip().endswith("}"):
+        raw += "}"  # generation stopped at the answer's closing quote: only the brace was left
     numbers, answer, structured = parse(raw)
     valid = tuple(dict.fromkeys(n for n in numbers if evidence.numbered(n)))
     none, choice = choice_confidence(pieces)
