@@ -23,7 +23,7 @@ import hashlib
 import importlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
@@ -272,7 +272,7 @@ class OpenAILLM:
         self.id = f"openai:{model}"
         self.model = model
         self._client = client
-        self._plain_json = False  # set once the server refuses response_format / logprobs
+        self._json_level = 0  # how far down _JSON_REQUESTS this server has refused
 
     def stream(
         self,
@@ -327,27 +327,31 @@ class OpenAILLM:
 
     def stream_json(self, messages: list[dict[str, str]], schema: dict[str, Any], *,
                     max_tokens: int = 256) -> Iterator[Piece]:
-        """Yield a reply held to SCHEMA by ``response_format`` (json_schema), with each
-        token's top log-probabilities (``logprobs``).
+        """Yield a reply held to SCHEMA, with each token's top log-probabilities where the
+        server gives them.
 
-        Servers differ: one that refuses either option (HTTP 400) is asked again once
-        without both, and from then on this model asks in plain text; rag.generation
-        parses that text with the same parser.
+        Servers differ in what they accept, so the request steps down ``_JSON_REQUESTS``
+        (OpenAI's ``json_schema`` with ``logprobs``; without them; llama.cpp's
+        ``json_object`` with a schema; plain text) past each that the server refuses before
+        it sends anything (HTTP 400, 422, 500 or 501), and remembers the first it accepted; from plain
+        text rag.generation reads the same JSON with the same parser.
         """
         import openai
 
-        extra: dict[str, Any] = {} if self._plain_json else {
-            "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
-            "logprobs": True,
-            "top_logprobs": TOP_ALTERNATIVES,
-        }
-        try:
-            yield from self._pieces(messages, max_tokens, extra)
-        except ModelError as exc:
-            if not extra or not isinstance(exc.__cause__, openai.BadRequestError):
-                raise
-            self._plain_json = True
-            yield from self._pieces(messages, max_tokens, {})
+        while True:
+            extra = _JSON_REQUESTS[self._json_level](schema)
+            started = False
+            try:
+                for piece in self._pieces(messages, max_tokens, extra):
+                    started = True
+                    yield piece
+                return
+            except ModelError as exc:
+                cause = exc.__cause__
+                refused = isinstance(cause, openai.APIStatusError) and cause.status_code in (400, 422, 500, 501)
+                if started or not refused or self._json_level == len(_JSON_REQUESTS) - 1:
+                    raise
+                self._json_level += 1
 
     def _pieces(self, messages: list[dict[str, str]], max_tokens: int, extra: dict[str, Any]) -> Iterator[Piece]:
         """The streamed reply as Pieces: one per token where the server reports tokens."""
@@ -411,6 +415,17 @@ class OpenAILLM:
     def _mask(self, text: str) -> str:
         key = self._client.api_key
         return text.replace(key, "[key]") if key else text
+
+
+_JSON_REQUESTS: list[Callable[[dict[str, Any]], dict[str, Any]]] = [
+    lambda schema: {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
+                    "logprobs": True, "top_logprobs": TOP_ALTERNATIVES},
+    lambda schema: {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}},
+    lambda schema: {"response_format": {"type": "json_object", "schema": schema}},
+    lambda schema: {},
+]
+"""What ``OpenAILLM.stream_json`` asks a server for, most to least: each step is a form
+some OpenAI-compatible servers refuse."""
 
 
 def _openai_client(base_url: str | None, api_key: str | None, timeout: float) -> openai.OpenAI:
