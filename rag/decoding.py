@@ -20,6 +20,9 @@ Newlines are normalised afterwards by ``rag.paragraphs.normalize_newlines``.
 from __future__ import annotations
 
 import codecs
+import shlex
+import unicodedata
+from pathlib import PurePosixPath
 
 from rag.errors import DocumentError
 
@@ -38,9 +41,6 @@ _BOMS = [  # UTF-32 first: its little-endian mark begins with UTF-16's. (A UTF-8
 
 def _convert(name: str) -> str:
     """The one line that says how to make NAME readable."""
-    import shlex
-    from pathlib import PurePosixPath
-
     path = PurePosixPath(name)
     out = path.with_name(f"{path.stem}.utf8{path.suffix}")
     return (f"convert it to UTF-8, e.g. `iconv -f ENCODING -t UTF-8 {shlex.quote(name)} > {shlex.quote(str(out))}` "
@@ -101,8 +101,6 @@ def _looks_like_text(text: str) -> bool:
     """Whether TEXT's start has no more than a trace of what text never holds (control,
     unassigned and private-use characters): random bytes after a byte-order mark often
     decode as valid UTF-16, but as a spray of such characters."""
-    import unicodedata
-
     sample = text[:SNIFF_BYTES]
     odd = sum(1 for ch in sample if ch not in "\t\n\r\f" and unicodedata.category(ch) in ("Cc", "Cn", "Co"))
     return odd <= len(sample) // 100

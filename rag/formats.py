@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,15 @@ def html_blocks(text: str) -> list[Block]:
     soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
+    rows: dict[int, str] = {}  # id(<tr>) -> its paragraph text, filled a table at a time
     blocks: list[Block] = []
     for el in soup.find_all([*_BLOCKS, "tr"]):
         if el.name == "tr":
             if el.find("tr"):
                 continue  # a layout table's outer row: its inner rows are the paragraphs
-            body = _html_row(el)
+            if id(el) not in rows:
+                rows.update(_html_table(el.find_parent("table") or el))
+            body = rows[id(el)]
         elif el.find([*_BLOCKS, "tr"]) or el.find_parent("tr"):
             continue  # its inner blocks are paragraphs of their own / part of its row
         else:
@@ -56,10 +60,30 @@ def html_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def _html_cells(tr: Any, spread: bool = False) -> tuple[list[str], bool]:
-    """The row's cells, one per column, and whether every cell is a ``<th>``. A cell
-    spanning columns fills the first of them, or, with SPREAD (header labels), all."""
-    cells: list[str] = []
+def _html_table(table: Any) -> dict[int, str]:
+    """The paragraph text of each row of TABLE (not of tables inside it): a data row named
+    by the closest header row (all ``<th>``) above it; a header row only when no data
+    row follows it, else nothing (each data row repeats it)."""
+    own = [r for r in table.find_all("tr") if r.find_parent("table") is table] if table.name == "table" else [table]
+    cells = [_html_cells(r) for r in own]
+    texts: dict[int, str] = {}
+    header: list[str] = []
+    for i, (row, (values, labels, is_header)) in enumerate(zip(own, cells, strict=True)):
+        if is_header:
+            header = labels
+            data_follows = any(not h for _, _, h in cells[i + 1:])
+            texts[id(row)] = "" if data_follows else "; ".join(v for v in values if v)
+        else:
+            texts[id(row)] = table_row(header, values)
+    return texts
+
+
+def _html_cells(tr: Any) -> tuple[list[str], list[str], bool]:
+    """The row's cells one per column (a cell spanning columns fills the first of them),
+    the same as header labels (a label spans all its columns), and whether every cell
+    is a ``<th>``."""
+    values: list[str] = []
+    labels: list[str] = []
     tags = tr.find_all(["td", "th"], recursive=False)
     for cell in tags:
         try:
@@ -67,25 +91,9 @@ def _html_cells(tr: Any, spread: bool = False) -> tuple[list[str], bool]:
         except ValueError:
             span = 1
         text = _flat(cell.get_text(" "))
-        cells += [text] + [text if spread else ""] * (span - 1)
-    return cells, bool(tags) and all(c.name == "th" for c in tags)
-
-
-def _html_row(tr: Any) -> str:
-    """A data row named by the closest header row above it in its table; a header row
-    is a paragraph only when no data row follows it."""
-    table = tr.find_parent("table")
-    rows = [r for r in table.find_all("tr") if r.find_parent("table") is table] if table else [tr]
-    cells, is_header = _html_cells(tr)
-    at = rows.index(tr)
-    if is_header:
-        data_follows = any(not _html_cells(r)[1] for r in rows[at + 1:])
-        return "" if data_follows else "; ".join(c for c in cells if c)
-    for above in reversed(rows[:at]):
-        header, above_is_header = _html_cells(above, spread=True)
-        if above_is_header:
-            return table_row(header, cells)
-    return table_row([], cells)
+        values += [text] + [""] * (span - 1)
+        labels += [text] * span
+    return values, labels, bool(tags) and all(c.name == "th" for c in tags)
 
 
 # -- PDF -------------------------------------------------------------------------------
@@ -134,8 +142,10 @@ def _page_lines(page: Any) -> list[_Line]:
     lines = [_Line("")]
 
     def visit(text: str, cm: list[float], tm: list[float], font: Any, font_size: float) -> None:
-        a, b, c, d, e, f = (float(v) for v in tm)
-        ca, cb, cc, cd, ce, cf = (float(v) for v in cm)
+        # Text space -> page: the text matrix, then the current transformation matrix. The
+        # size on the page is the font size times how much that stretches text's y axis.
+        _, _, c, d, e, f = (float(v) for v in tm)
+        ca, cb, cc, cd, _, cf = (float(v) for v in cm)
         y = e * cb + f * cd + cf
         size = abs(float(font_size)) * ((c * ca + d * cc) ** 2 + (c * cb + d * cd) ** 2) ** 0.5
         for i, piece in enumerate(text.split("\n")):
@@ -177,35 +187,33 @@ def _pitches(lines: list[_Line]) -> dict[int, float]:
     """The usual distance between consecutive lines of each font size on the page: the
     lower quartile of the distances, which are line pitches in running text with a few
     paragraph gaps among them."""
+    placed = [(ln.y, ln.size) for ln in lines if ln.text.strip() and ln.y is not None]
     gaps: dict[int, list[float]] = {}
-    shown = [ln for ln in lines if ln.text.strip() and ln.y is not None]
-    for a, b in zip(shown, shown[1:]):
-        assert a.y is not None and b.y is not None
-        dy = a.y - b.y
-        if abs(a.size - b.size) <= 0.05 * max(a.size, 1.0) and 0.8 * a.size <= dy <= 4 * a.size:
-            gaps.setdefault(_size_key(a.size), []).append(dy)
+    for (y1, size1), (y2, size2) in zip(placed, placed[1:]):
+        if abs(size1 - size2) <= 0.05 * max(size1, 1.0) and 0.8 * size1 <= y1 - y2 <= 4 * size1:
+            gaps.setdefault(_size_key(size1), []).append(y1 - y2)
     return {k: sorted(v)[(len(v) - 1) // 4] for k, v in gaps.items()}
 
 
 def _starts_paragraph(prev: _Line, line: _Line, pitch: dict[int, float]) -> bool:
     if prev.y is None or line.y is None:
-        return False
+        return False  # a line pypdf gave no position: keep it with the one before
     big, small = max(prev.size, line.size), min(prev.size, line.size)
     if small <= 0 or big / small > SIZE_CHANGE:
-        return True
+        return True  # a heading (or a size we can't compare: one paragraph per line, as before)
     dy = prev.y - line.y
     if dy < -0.5 * line.size:
         return True  # back up the page: the next column or box
     usual = pitch.get(_size_key(line.size), 1.2 * line.size)
-    return dy > PARAGRAPH_GAP * usual + 0.5
+    return dy > PARAGRAPH_GAP * usual + 0.5  # (+0.5 pt: rounding in the file's coordinates)
 
 
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_WORD = re.compile(r"[^\W\d_]+")
 _HYPHENATED = re.compile(r"(\w+)-$")
 _CONTINUED = re.compile(r"^(\w+)")
 
 
-def _words(lines: Any) -> set[str]:
+def _words(lines: Iterable[str]) -> set[str]:
     """Every word the document writes whole (lowercased): the evidence for undoing a
     line-end hyphen (a word broken as 'restor-/ation' is joined when 'restoration'
     appears elsewhere; 'twenty-/two' keeps its hyphen)."""
