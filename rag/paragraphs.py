@@ -21,10 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rag.types import Paragraph
-
-NO_LINE = 0
-"""``start_line``/``end_line`` of a paragraph whose format has no lines (DOCX)."""
+from rag.types import NO_LINE, Paragraph
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,17 @@ class Document:
     encoding: str | None = None
 
 
+NO_LINE = 0
+"""``start_line``/``end_line`` of a paragraph whose format has no lines (DOCX)."""
+
+
 def location(paragraph: int, start_line: int, end_line: int, page: int | None) -> str:
     """How a person finds a paragraph, the same in every output: ``¶26 (line 55)``,
     ``¶3 (lines 4-6)``, ``p. 2 ¶3`` (PDF: paragraph 3 of page 2), or ``¶4`` where the
-    format has no lines (DOCX, ``start_line`` 0)."""
+    format has no lines (DOCX: ``NO_LINE``)."""
     if page is not None:
         return f"p. {page} ¶{paragraph}"
-    if start_line == 0:
+    if start_line == NO_LINE:
         return f"¶{paragraph}"
     lines = f"line {start_line}" if start_line == end_line else f"lines {start_line}-{end_line}"
     return f"¶{paragraph} ({lines})"
@@ -49,9 +53,9 @@ class Paragraph:
     - HTML: the source lines of its element (a table row: of its ``<tr>``);
     - PDF: lines of the page's text as ``pypdf`` extracts it (``page.extract_text()``);
       ``page`` is the 1-based page and ``page_paragraph`` counts paragraphs on that page;
-    - DOCX: both 0, because Word has no lines: the paragraph number (Word paragraphs and
-      table rows in document order, empty ones not counted) is the locator, and a
-      citation shows only ``¶4``.
+    - DOCX: both ``NO_LINE`` (0), because Word has no lines: the paragraph number (Word
+      paragraphs and table rows in document order, empty ones not counted) is the
+      locator, and a citation shows only ``¶4``.
     """
 
     file: str
