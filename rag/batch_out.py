@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from rag.errors import OutputError
 from rag.files import atomic_write
-from rag.render import citation_line, citation_location
+from rag.render import citation_line
 from rag.types import Answer
 
 OUTPUT_FORMATS = (".jsonl", ".csv", ".md")
@@ -120,7 +120,7 @@ def markdown_entry(a: Answer) -> str:
         if a.citations:
             lines.append("")
             for c in a.citations:
-                lines.append(f"- [{c.marker}] `{c.file}` {citation_location(c)}: “{_flat(c.quote)}”")
+                lines.append(f"- [{c.marker}] `{c.file}` {c.location()}: “{_flat(c.quote)}”")
     return "\n".join(lines) + "\n\n"
 
 

@@ -231,9 +231,10 @@ class Chat:
         lines = [f"searched as: {self.last.question}"]
         if self.last.question != self.last_asked:
             lines.append(f"you asked:   {self.last_asked}")
-        paragraphs = {(h.chunk.file, h.chunk.paragraph.number): h.chunk.paragraph for h in self.last_hits}
+        paragraphs = {(h.chunk.file, h.chunk.paragraph.page, h.chunk.paragraph.cited_number): h.chunk.paragraph
+                      for h in self.last_hits}
         for c in self.last.citations:
-            p = paragraphs.get((c.file, c.paragraph))
+            p = paragraphs.get((c.file, c.page, c.paragraph))
             lines += ["", citation_line(c), p.text if p else c.quote]
         if not self.last.citations:
             closest = list(paragraphs.values())[:SHOWN_UNCITED]

@@ -142,5 +142,5 @@ def _marked(parts: list[str], chosen: list[Sentence], dropped: list[str]) -> Cit
         group = [s for s, k in zip(chosen, keys, strict=True) if k == key]
         p = group[0].paragraph
         start, end = min(s.start for s in group), max(s.end for s in group)
-        citations.append(Citation(marker, p.file, p.number, p.start_line, p.end_line, p.text[start:end]))
+        citations.append(Citation.of(marker, p, p.text[start:end]))
     return Cited(text, citations, chosen, dropped)

@@ -80,6 +80,8 @@ def ingest(paths: list[Path], settings: Settings, *, rebuild: bool = False,
                 if old is not None and old.state != "done":
                     _remove(index, [old])  # its chunks are already gone; drop the stale entry
                 continue
+            if doc.encoding not in (None, "utf-8"):
+                report.encodings[doc.path] = doc.encoding
             chunks = chunk_paragraphs(doc.paragraphs, settings.max_chars)
             record = FileRecord(doc.path, doc.sha256, "done", doc.kind, len(doc.paragraphs), len(chunks))
             group.append((record, chunks, old is not None))

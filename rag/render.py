@@ -25,8 +25,24 @@ def ingest_text(report: IngestReport) -> str:
         f"in {report.seconds:.1f} s",
         f"index now holds {report.paragraphs} paragraphs in {report.chunks} chunks",
     ]
+    if report.encodings:
+        lines.append(encodings_line(report.encodings))
     lines += [f"skipped {s.path}: {s.reason}" for s in report.skipped]
     return "\n".join(lines)
+
+
+def encodings_line(encodings: dict[str, str], shown: int = 3) -> str:
+    """``read 3 files not in UTF-8: 2 as cp1256 (a.txt, b.txt), 1 as big5 (c.txt)``, so a
+    wrong guess can be seen and the file converted."""
+    by: dict[str, list[str]] = {}
+    for name, encoding in encodings.items():
+        by.setdefault(encoding, []).append(name)
+    parts = []
+    for encoding, names in sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+        parts.append(f"{len(names)} as {encoding} ({listed})")
+    noun = "file" if len(encodings) == 1 else "files"
+    return f"read {len(encodings)} {noun} not in UTF-8: " + ", ".join(parts)
 
 
 def status_text(status: Status) -> str:
@@ -46,16 +62,10 @@ def status_text(status: Status) -> str:
     return "\n".join(lines)
 
 
-def citation_location(c: Citation) -> str:
-    """``¶26 (line 55)``: where in its file a citation points, as every output says it
-    (the terminal, and ``rag batch``'s CSV and Markdown), so they read the same."""
-    lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
-    return f"¶{c.paragraph} ({lines})"
-
-
 def citation_line(c: Citation) -> str:
-    """``[2] 003_3e9024b6c632520f.txt ¶26 (line 55)`` as SPEC 2 shows citations."""
-    return f"[{c.marker}] {c.file} {citation_location(c)}"
+    """``[2] 003_3e9024b6c632520f.txt ¶26 (line 55)`` as SPEC 2 shows citations; a PDF's
+    ``[1] lighthouse.pdf p. 2 ¶3``, a DOCX's ``[1] notes.docx ¶4``."""
+    return f"[{c.marker}] {c.file} {c.location()}"
 
 
 def answer_text(answer: Answer, quotes: bool = True) -> str:
