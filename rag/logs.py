@@ -105,8 +105,8 @@ class LogError(Exception):
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     """Open PATH in WAL mode with its schema brought up to SCHEMA_VERSION.
 
-    ``create=False`` (reading) never makes a file or folder; a newer schema is refused
-    for writing, since its columns may mean something this version does not know.
+    ``create=False`` (reading) never makes a file or folder. A newer schema is refused
+    and left as it is: its columns may mean something this version does not know.
     """
     try:
         if create:
@@ -144,7 +144,11 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
                 conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # already rolled back by SQLite; the error below says why
             raise
 
 
@@ -170,7 +174,10 @@ def append(path: Path, answer: Answer, *, asked: str, command: str, model: str, 
         return int(cur.lastrowid or 0)
     except sqlite3.Error as exc:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite rolled back itself (an I/O error does); the journal keeps the file whole
         raise LogError(f"cannot write the log {path}: {exc}") from exc
     finally:
         conn.close()
@@ -239,5 +246,5 @@ class Recorder:
         try:
             append(self.path, answer, asked=answer.question if asked is None else asked, command=self.command,
                    model=self.model, index=self.index, conversation=self.conversation)
-        except LogError as exc:
+        except (LogError, sqlite3.Error, OSError) as exc:  # sqlite3/OSError: closing a broken file
             self.warn(f"rag: this answer was not logged: {exc} (--no-log or RAG_LOG=0 turns the log off)")
