@@ -24,7 +24,9 @@ stable across re-ingests of unchanged text), ``text`` the chunk's exact text (a 
 its paragraph, so a quote from it can be checked), ``metadata`` the file (relative to the
 ingested folder), paragraph, start_line, end_line, page and page_paragraph (PDF only),
 part, ``location`` as a person reads it (``¶24 (line 51)``) and ``via`` (dense, keyword);
-its SOURCE relationship is the file, so ``ref_doc_id`` groups nodes per document. A
+its SOURCE relationship is the file, so ``ref_doc_id`` groups nodes per document.
+Nodes come in rag's order, which is not by score: every second place goes to a passage
+in another language than the question's (rag.retrieval), so don't re-sort them. A
 citation node's text is the verified quote, and its metadata the marker, file, paragraph
 and lines. Any llama-index pipeline can take ``RagRetriever`` (``RetrieverQueryEngine``,
 ``CitationQueryEngine``, a chat engine); only ``RagQueryEngine`` gives checked citations.

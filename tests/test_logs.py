@@ -199,7 +199,7 @@ def test_killed_writers_never_corrupt_the_log(tmp_path: Path) -> None:
     path = tmp_path / "logs.db"
     seed = int(os.environ.get("RAG_TEST_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
-    for round_ in range(4):
+    for round_ in range(12):
         procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{round_}{n}"], env=_env(),
                                   stderr=subprocess.PIPE) for n in range(2)]
         try:
