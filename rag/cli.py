@@ -366,17 +366,12 @@ def logs(
     import json
     from dataclasses import asdict
 
-    from rag.logs import LogError, latest, log_path
+    from rag.logs import latest, log_path
     from rag.render import log_entries_text
 
     path = log_path()
-    try:
+    with _errors(debug):
         entries = latest(path, count, query)
-    except LogError as exc:
-        if debug:
-            raise
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
     if json_out:
         typer.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False))
     elif entries:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import data_dir
+from rag.errors import RagError
 
 if TYPE_CHECKING:
     from rag.answer import Assistant
@@ -99,8 +100,8 @@ class Entry:
     error: str | None
 
 
-class LogError(Exception):
-    """The log could not be opened or written; the message names the file and why."""
+class LogError(RagError):
+    """The log could not be opened, read or written; the message names the file and why."""
 
 
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
@@ -120,14 +121,14 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise LogError(f"the log {path} has schema version {version}; this rag writes {SCHEMA_VERSION}: "
-                           "a newer rag made it")
+                           "a newer rag made it", "use that rag, or move the file aside to start a new log")
         if create:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             _migrate(conn, version)
     except sqlite3.Error as exc:
         conn.close()
-        raise LogError(f"cannot use the log {path}: {exc}") from exc
+        raise LogError(f"cannot use the log {path}: {exc}", "move the file aside to start a new log") from exc
     except LogError:
         conn.close()
         raise
@@ -248,4 +249,5 @@ class Recorder:
             append(self.path, answer, asked=answer.question if asked is None else asked, command=self.command,
                    model=self.model, index=self.index, conversation=self.conversation)
         except (LogError, sqlite3.Error, OSError) as exc:  # sqlite3/OSError: closing a broken file
-            self.warn(f"rag: this answer was not logged: {exc} (--no-log or RAG_LOG=0 turns the log off)")
+            self.warn(f"rag: this answer was not logged: {getattr(exc, 'message', exc)} "
+                      "(--no-log or RAG_LOG=0 turns the log off)")

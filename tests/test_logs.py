@@ -311,3 +311,12 @@ def test_an_unwritable_log_still_prints_the_answer(real_index: RealIndex, tmp_pa
     assert any(c["paragraph"] == GOLD_PARAGRAPH and c["file"] == GOLD_FILE for c in got["citations"])
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "not logged" in lines[0] and str(blocker / "data" / "logs.db") in lines[0], run.stderr
+
+
+def test_rag_logs_over_a_broken_file_says_which_and_what_to_do(runner: CliRunner) -> None:
+    log_path().parent.mkdir(parents=True)
+    log_path().write_bytes(b"not sqlite" * 100)
+    run = runner.invoke(app, ["logs"])
+    assert run.exit_code == 1
+    assert f"Error: cannot use the log {log_path()}" in run.stderr and "move the file aside" in run.stderr
+    assert "Traceback" not in run.output
