@@ -211,7 +211,7 @@ def chat(
 ) -> None:
     """Chat: follow-up questions, streamed answers, /sources /reset /help /quit.
 
-    Models load once, before the first prompt. Ctrl-C stops an answer; Ctrl-C again or Ctrl-D leaves. Typed lines are kept in chat_history in the user data folder (~/.local/share/rag on Linux; RAG_DATA_DIR moves it; /help shows the path).
+    Models load once, before the first prompt. Ctrl-C stops an answer; Ctrl-C again or Ctrl-D leaves. Typed lines are kept in chat_history in the user data folder (~/.local/share/rag on Linux; RAG_DATA_DIR moves it; /help shows the path); answers go to the log `rag logs` shows.
 
     Example: rag chat --index .rag --llm local
     """

@@ -13,9 +13,9 @@ Usage (after ``rag ingest docs/ --index .rag``)::
     from rag.llama_index import LlamaIndexLLM, RagQueryEngine, RagRetriever
 
     settings = Settings(index_dir=Path(".rag"), llm="local")
-    for hit in RagRetriever.from_settings(settings).retrieve("Where was the foundry forum held?"):
+    for hit in RagRetriever.from_settings(settings).retrieve("重慶企業的總投資是多少？"):
         print(hit.score, hit.node.metadata["file"], hit.node.metadata["location"], hit.node.text[:60])
-    response = RagQueryEngine(Assistant(settings)).query("How many experts attended the Horgos summit?")
+    response = RagQueryEngine(Assistant(settings)).query("How much did Chongqing companies invest in SCO countries?")
     print(response.response, [(n.node.metadata["file"], n.node.metadata["paragraph"]) for n in response.source_nodes])
     # your own model: Assistant(settings, llm=LlamaIndexLLM(Ollama(model="qwen2.5:7b")))
 
@@ -55,9 +55,9 @@ What is llama-index here and what is not, and why (measured with
   stays; SPEC 2 asks for exactly the BOM/CRLF/CR handling the reader lacks.
 - Chat memory: ``ChatMemoryBuffer`` (deprecated in llama-index-core 0.14 in favour of
   ``Memory``) vs rag/chat.py's ``deque(maxlen=3)`` of turns. The buffer trims by
-  OpenAI cl100k tokens, in which the same conversation costs 2-3x as many tokens in
-  Arabic and Chinese as in English (a turn: 15-22 tokens in English, 39-49 in Arabic,
-  27-41 in Chinese), so at one token limit it kept 3 turns of the English conversation
+  OpenAI cl100k tokens, in which the same conversation costs about twice as many tokens
+  in Arabic and Chinese as in English (a turn: 15-22 tokens in English, 39-49 in Arabic,
+  27-41 in Chinese), so at ``token_limit=60`` it kept 3 turns of the English conversation
   and 1 of the Arabic and of the Chinese. The rewriter wants the last 3 turns in every
   language, and importing the buffer costs a fresh ``rag chat`` 1.6 s. The deque stays.
 - LLM adapters: rag keeps its own llama-cpp and OpenAI-compatible backends (they map
