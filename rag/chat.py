@@ -37,8 +37,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
-
+from rag.config import data_dir
 from rag.errors import RagError
 from rag.lang import detect_language, normalize
 from rag.prompts import CANNOT_ANSWER, render
@@ -70,11 +69,6 @@ Ask a question in Arabic, Chinese or English; follow-up questions are understood
   /quit      leave (also Ctrl-D, or Ctrl-C twice)
 Ctrl-C while an answer is being written stops it. Up/Down recall earlier questions."""
 HELP_NO_LLM = "With --llm none answers are extracted, and follow-ups are not rewritten: ask complete questions."
-
-
-def data_dir() -> Path:
-    """Where rag keeps per-user state (the chat history): RAG_DATA_DIR or the platform's data dir."""
-    return Path(os.environ.get("RAG_DATA_DIR") or platformdirs.user_data_dir("rag"))
 
 
 def history_path() -> Path:
@@ -167,8 +161,10 @@ class Chat:
     """One conversation over a loaded Assistant; writes everything through ``write``."""
 
     def __init__(self, assistant: Assistant, *, verbose: bool = False,
-                 write: Callable[[str], None] | None = None, history: Path | None = None) -> None:
+                 write: Callable[[str], None] | None = None, history: Path | None = None,
+                 on_answer: Callable[[Answer, str], None] | None = None) -> None:
         self.assistant = assistant
+        self.on_answer = on_answer  # (answer, question as typed): the log of what was asked
         self.verbose = verbose
         self.history = history or history_path()
         self.write = write or _write_stdout
@@ -245,6 +241,8 @@ class Chat:
             self.write(f"(retrieve {t.get('retrieve', 0):.0f} ms, first token {t.get('first_token', 0) / 1000:.1f} s, "
                        f"total {t.get('total', 0) / 1000:.1f} s)\n")
         self.last, self.last_asked, self.last_hits = answer, question, list(self._recorder.hits)
+        if self.on_answer:
+            self.on_answer(answer, question)
         if not answer.error:
             self.turns.append(Turn(searched, answer.answer))
         return Outcome.DONE
@@ -274,7 +272,8 @@ def _write_stdout(text: str) -> None:
     sys.stdout.flush()
 
 
-def run_chat(assistant: Assistant, *, verbose: bool = False, history: Path | None = None) -> None:
+def run_chat(assistant: Assistant, *, verbose: bool = False, history: Path | None = None,
+             on_answer: Callable[[Answer, str], None] | None = None) -> None:
     """The interactive loop, until /quit, Ctrl-D, or Ctrl-C twice at the prompt.
 
     Usage: ``run_chat(Assistant(settings), verbose=True)``.
@@ -282,7 +281,7 @@ def run_chat(assistant: Assistant, *, verbose: bool = False, history: Path | Non
     # Ctrl-C is how a chat stops an answer. A parent that ignores SIGINT (nohup, some IDE
     # shells and test runners) passes that on, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    chat = Chat(assistant, verbose=verbose, history=history)
+    chat = Chat(assistant, verbose=verbose, history=history, on_answer=on_answer)
     model = assistant.llm.id if assistant.llm is not None else "none (extractive answers)"
     chat.write(f"ready: model {model}. Ask a question; /help for commands, Ctrl-D to leave.\n")
     with _line_history(chat.history) as remember:

@@ -46,6 +46,9 @@ LlmOpt = Annotated[
 TopKOpt = Annotated[int, typer.Option("--top-k", min=1, max=50, help="Passages retrieved per question.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+LogOpt = Annotated[
+    bool, typer.Option("--log/--no-log", envvar="RAG_LOG", help="Append each answer to the log that `rag logs` shows (RAG_LOG=0: off).")
+]
 
 T = TypeVar("T")
 
@@ -160,6 +163,7 @@ def ask(
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
     json_out: JsonOpt = False,
+    log: LogOpt = True,
     debug: DebugOpt = False,
 ) -> None:
     """Answer one question with citations, streaming the answer as it is written.
@@ -177,6 +181,10 @@ def ask(
         if live:
             typer.echo("\n" + "─" * 40)
     typer.echo(to_json(answer) if json_out else answer_text(answer))
+    if log:
+        from rag.logs import Recorder
+
+        Recorder.for_assistant(assistant, "ask")(answer, question)
     if answer.error:
         raise typer.Exit(1)
 
@@ -198,20 +206,23 @@ def chat(
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each follow-up as rewritten, and timings.")] = False,
+    log: LogOpt = True,
     debug: DebugOpt = False,
 ) -> None:
     """Chat: follow-up questions, streamed answers, /sources /reset /help /quit.
 
-    Models load once, before the first prompt. Ctrl-C stops an answer; Ctrl-C again or Ctrl-D leaves. Typed lines are kept in chat_history in the user data folder (~/.local/share/rag on Linux; RAG_DATA_DIR moves it; /help shows the path).
+    Models load once, before the first prompt. Ctrl-C stops an answer; Ctrl-C again or Ctrl-D leaves. Typed lines are kept in chat_history in the user data folder (~/.local/share/rag on Linux; RAG_DATA_DIR moves it; /help shows the path); answers go to the log `rag logs` shows.
 
     Example: rag chat --index .rag --llm local
     """
     from rag.answer import Assistant
     from rag.chat import run_chat
+    from rag.logs import Recorder
 
     with _errors(debug):
         _status("loading index and models…")
-        run_chat(Assistant(_settings(index, chroma_url, embed, llm, top_k)), verbose=verbose)
+        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        run_chat(assistant, verbose=verbose, on_answer=Recorder.for_assistant(assistant, "chat") if log else None)
 
 
 @app.command()
@@ -330,6 +341,54 @@ def evaluate(
     typer.echo(f"wrote {out / 'report.json'} and {out / 'report.md'}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+logs_app = typer.Typer(no_args_is_help=False)  # help: the docstring of `logs` below
+app.add_typer(logs_app, name="logs")
+
+
+@logs_app.callback(invoke_without_command=True)
+def logs(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("-n", "--count", min=0, help="How many, newest first (0: all).")] = 10,
+    query: Annotated[str | None, typer.Option("-q", "--query", help="Only answers whose question or answer holds every word (Arabic, Chinese, English; 重庆 finds 重慶).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array of the entries instead of text.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the questions asked with `rag ask` and `rag chat`, their answers and citations, newest first.
+
+    Every answer is logged to a SQLite file in the user data folder (`rag logs path`); --no-log on ask/chat or RAG_LOG=0 turns that off.
+
+    Example: rag logs -n 3 -q Chongqing
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+    from dataclasses import asdict
+
+    from rag.logs import latest, log_path
+    from rag.render import log_entries_text
+
+    path = log_path()
+    with _errors(debug):
+        entries = latest(path, count, query)
+    if json_out:
+        typer.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False))
+    elif entries:
+        typer.echo(log_entries_text(entries))
+    else:
+        typer.echo(f"no logged answers{' matching ' + repr(query) if query else ''} in {path}", err=True)
+
+
+@logs_app.command("path")
+def logs_path() -> None:
+    """Print where the log is kept (RAG_DATA_DIR moves it).
+
+    Example: sqlite3 "$(rag logs path)" 'select question from answers'
+    """
+    from rag.logs import log_path
+
+    typer.echo(str(log_path()))
 
 
 def _run_with_progress(ev: Any, questions: list[Any], answer: Callable[[Any], Any], label: str) -> list[Any]:
