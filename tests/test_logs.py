@@ -60,7 +60,7 @@ def test_entries_come_back_newest_first_with_every_field(tmp_path: Path) -> None
     assert newest.question == "مدينة إسطنبول؟" and newest.asked == "typed إسطنبول" and newest.abstained
     assert oldest.asked == oldest.question == "first question" and not oldest.abstained
     assert oldest.citations == [{"marker": 1, "file": GOLD_FILE, "paragraph": 24, "start_line": 51, "end_line": 51,
-                                 "quote": "a total investment of $675 million"}]
+                                 "page": None, "quote": "a total investment of $675 million"}]
     assert oldest.timings_ms == {"retrieve": 12.5, "total": 40.0}
     assert (oldest.command, oldest.model, oldest.index, oldest.conversation) == ("ask", "local:test-model",
                                                                                    "/somewhere/.rag", None)
