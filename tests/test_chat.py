@@ -8,6 +8,7 @@ when the machine is busy), so its timeouts are generous but bounded.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ import pexpect
 import pytest
 
 from conftest import RAG_BIN, RealIndex
-from rag.chat import Chat, Outcome, Turn, plausible_rewrite, rewrite_question
+from rag.chat import Chat, Outcome
+from rag.display import Screen
+from rag.followups import Turn, plausible_rewrite, rewrite_question
 from rag.prompts import CANNOT_ANSWER, load
 from rag.types import Answer, Chunk, Citation, Hit, Paragraph
 
@@ -74,9 +77,21 @@ class FakeAssistant:
                       [Citation(1, PARAGRAPH.file, 4, 4, 4, quote)])
 
 
-def make_chat(assistant: FakeAssistant) -> tuple[Chat, list[str]]:
-    out: list[str] = []
-    return Chat(assistant, write=out.append, history=Path("history")), out  # type: ignore[arg-type]
+class Shown(io.StringIO):
+    """What a Chat wrote to a plain (not terminal) screen, as a pipe would receive it."""
+
+    def text(self) -> str:
+        return self.getvalue()
+
+    def clear(self) -> None:
+        self.seek(0)
+        self.truncate()
+
+
+def make_chat(assistant: FakeAssistant, *, verbose: bool = False) -> tuple[Chat, Shown]:
+    out = Shown()
+    chat = Chat(assistant, verbose=verbose, screen=Screen(out, terminal=False), history=Path("history"))  # type: ignore[arg-type]
+    return chat, out
 
 
 # -- rewriting and commands ----------------------------------------------------------------
@@ -106,7 +121,7 @@ def test_follow_up_is_rewritten_from_the_conversation_and_the_rewrite_is_asked()
 
     out.clear()
     chat.handle("/sources")
-    shown = "".join(out)
+    shown = out.text()
     assert f"searched as: {rewritten}" in shown
     assert "you asked:   and how many days did they spend in Russia?" in shown
     assert "[1] 004_19d5bed1d5b90f32.txt ¶4 (line 4)" in shown
@@ -115,11 +130,10 @@ def test_follow_up_is_rewritten_from_the_conversation_and_the_rewrite_is_asked()
 
 def test_verbose_shows_the_rewritten_question() -> None:
     assistant = FakeAssistant(FakeLLM(["Where is the Liaoning delegation from?"]))
-    out: list[str] = []
-    chat = Chat(assistant, verbose=True, write=out.append)  # type: ignore[arg-type]
+    chat, out = make_chat(assistant, verbose=True)
     chat.handle("Which countries did the Liaoning delegation visit?")
     chat.handle("where is it from?")
-    assert "(searching for: Where is the Liaoning delegation from?)" in "".join(out)
+    assert "(searching for: Where is the Liaoning delegation from?)" in out.text()
 
 
 TURNS = [Turn("ما الدول التي زارها وفد لياونينغ؟", "زار الوفد ألمانيا والسعودية وروسيا.")]
@@ -156,7 +170,7 @@ def test_reset_forgets_the_conversation() -> None:
     assert llm.prompts == []  # no conversation, so nothing to rewrite
     out.clear()
     chat.handle("/sources")
-    assert "searched as: and Russia?" in "".join(out)
+    assert "searched as: and Russia?" in out.text()
 
 
 def test_without_a_model_there_is_no_rewrite_and_help_says_so() -> None:
@@ -167,15 +181,14 @@ def test_without_a_model_there_is_no_rewrite_and_help_says_so() -> None:
     assert assistant.asked[-1] == "and Russia?"
     out.clear()
     chat.handle("/help")
-    assert "--llm none" in "".join(out) and "not rewritten" in "".join(out)
+    assert "--llm none" in out.text() and "not rewritten" in out.text()
 
 
 def test_ctrl_c_during_the_answer_stops_it_and_keeps_the_conversation() -> None:
     assistant = FakeAssistant(None, interrupt_after=1)
     chat, out = make_chat(assistant)
     assert chat.handle("Which countries did the Liaoning delegation visit?") is Outcome.STOPPED
-    shown = "".join(out)
-    assert shown.startswith("The delegation ") and shown.endswith("\n(stopped)\n")
+    assert out.text() == "(stopped)\n"  # not a terminal: the unchecked draft never streamed
     assert not chat.turns and chat.last is None  # a stopped answer is not part of the conversation
     assistant.interrupt_after = None
     assert chat.handle("Which countries did the Liaoning delegation visit?") is Outcome.DONE
@@ -191,13 +204,47 @@ def test_a_failing_question_is_reported_and_the_chat_goes_on() -> None:
 
     chat, out = make_chat(Down(None))
     assert chat.handle("Which countries did the Liaoning delegation visit?") is Outcome.DONE
-    assert "error: cannot reach the model server at http://127.0.0.1:9/v1" in "".join(out)
+    assert "error: cannot reach the model server at http://127.0.0.1:9/v1" in out.text()
 
 
 def test_the_cannot_answer_sentinel_is_not_streamed() -> None:
-    chat, out = make_chat(FakeAssistant(None, pieces=[CANNOT_ANSWER[:4], CANNOT_ANSWER[4:]]))
+    out = Shown()
+    chat = Chat(FakeAssistant(None, pieces=[CANNOT_ANSWER[:4], CANNOT_ANSWER[4:]]),  # type: ignore[arg-type]
+                screen=Screen(out, terminal=True), history=Path("history"))
     chat.handle("Who is the mayor of Chongqing?")
-    assert CANNOT_ANSWER not in "".join(out)
+    assert CANNOT_ANSWER[:4] not in out.text()  # nothing of it reached the draft on the terminal
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Which countries did the Liaoning delegation visit?", "How many SCO companies have set up in Chongqing?"),
+        ("ما الدول التي زارها وفد لياونينغ؟", "كم شركة تعمل في قطاع صناعة السيارات بمقاطعة خنان؟"),
+        ("遼寧代表團訪問了哪些國家？", "目前有多少家上合組織國家的企業在重慶落戶？"),
+    ],
+)
+def test_a_question_that_names_its_subject_is_searched_as_typed_in_a_conversation(first: str, second: str) -> None:
+    llm = FakeLLM(["a rewrite nobody asked for"])
+    assistant = FakeAssistant(llm)
+    chat, _ = make_chat(assistant)
+    chat.handle(first)
+    chat.handle(second)
+    assert llm.prompts == []  # no rewrite: no model call before the answer
+    assert assistant.asked == [first, second]
+
+
+@pytest.mark.parametrize("line", ["", "   ", "؟", "?", "？", "...", "x" * 2001])
+def test_an_unaskable_question_is_refused_in_one_line_without_a_model_call(line: str) -> None:
+    llm = FakeLLM([])
+    assistant = FakeAssistant(llm)
+    chat, out = make_chat(assistant)
+    chat.handle("Which countries did the Liaoning delegation visit?")  # a conversation: a rewrite could be due
+    out.clear()
+    assert chat.handle(line) is Outcome.DONE
+    assert assistant.asked == ["Which countries did the Liaoning delegation visit?"] and llm.prompts == []
+    shown = out.text()
+    assert shown.count("\n") == 1 and shown.startswith("the question ")
+    assert ("2,001 characters" in shown) if len(line) > 100 else ("empty" in shown or "no letters" in shown)
 
 
 @pytest.mark.parametrize("line", ["/quit", "/exit", " /QUIT "])
@@ -209,7 +256,7 @@ def test_quit(line: str) -> None:
 def test_unknown_command_is_named() -> None:
     chat, out = make_chat(FakeAssistant(None))
     assert chat.handle("/frobnicate now") is Outcome.DONE
-    assert "unknown command /frobnicate" in "".join(out)
+    assert "unknown command /frobnicate" in out.text()
 
 
 # -- in a real terminal --------------------------------------------------------------------
