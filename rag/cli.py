@@ -24,7 +24,7 @@ from rag.errors import RagError, UsageError
 
 class _PlainHelp(TyperGroup):
     """``--help`` as people read other tools' help: a flag shows no type (it takes no value)
-    and an argument shows only its name (``PATH...``). Typer 0.29 prints ``<bool>`` beside
+    and an argument shows only its name (``PATH``). Typer 0.29 prints ``<bool>`` beside
     every flag, ``-h`` included, and ``<list[Path]>`` beside PATH; fixed here once, for every
     command, rather than option by option."""
 

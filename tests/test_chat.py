@@ -136,6 +136,18 @@ def test_verbose_shows_the_rewritten_question() -> None:
     assert "(searching for: Where is the Liaoning delegation from?)" in out.text()
 
 
+def test_verbose_timings_name_no_first_token_when_no_model_wrote_one() -> None:
+    class Timed(FakeAssistant):
+        def ask(self, question, *, qid=None, on_token=None):
+            answer = super().ask(question, qid=qid, on_token=on_token)
+            answer.timings_ms = {"retrieve": 12.0, "generate": 1.0, "total": 1500.0}  # --llm none: no first token
+            return answer
+
+    chat, out = make_chat(Timed(None, pieces=[]), verbose=True)
+    chat.handle("Which countries did the Liaoning delegation visit?")
+    assert out.text().endswith("(retrieve 12 ms, total 1.5 s)\n")
+
+
 TURNS = [Turn("ما الدول التي زارها وفد لياونينغ؟", "زار الوفد ألمانيا والسعودية وروسيا.")]
 
 
