@@ -190,7 +190,8 @@ def aggregate(rows: list[Row]) -> dict[str, Any]:
     timings: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         for stage, ms in r.timings_ms.items():
-            timings[stage].append(ms)
+            if ms is not None:  # a stage that did not run (no model: no first token) has no time
+                timings[stage].append(ms)
     return {
         "questions": len(rows),
         "hit_at_k": _mean([r.hit for r in answerable]),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rag.batch import Summary
     from rag.index import Status
+    from rag.logs import Entry
     from rag.types import Answer, Citation, IngestReport
 
 
@@ -87,3 +88,23 @@ def batch_summary_text(s: Summary) -> str:
     kept = f", {s.skipped} already in {s.output.name}" if s.skipped else ""
     return (f"answered {s.answered}, abstained {s.abstained}, failed {s.failed}{kept} "
             f"in {s.seconds:.1f} s -> {s.output}")
+
+
+def log_entries_text(entries: list[Entry]) -> str:
+    """``rag logs``: each entry's header, question (and what was typed, when a chat
+    rewrote it), the answer and its citation lines; newest first, as given."""
+    from rag.types import Citation
+
+    blocks = []
+    for e in entries:
+        state = "error" if e.error else "abstained" if e.abstained else f"{len(e.citations)} citation(s)"
+        lines = [f"#{e.id}  {e.datetime_utc}  {e.command}  {e.model}  {state}  {e.index}", f"Q: {e.question}"]
+        if e.asked != e.question:
+            lines.append(f"   (typed: {e.asked})")
+        lines.append(f"A: {e.answer}" if not e.error else f"error: {e.error}")
+        # Only the fields every logged citation has: a row written by another rag version
+        # may carry more (or fewer optional) keys than today's Citation.
+        lines += [f"   {citation_line(Citation(c['marker'], c['file'], c['paragraph'], c['start_line'], c['end_line'], ''))}"
+                  for c in e.citations]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
