@@ -223,6 +223,7 @@ def ask(
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
     json_out: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show, on stderr, the passages retrieved with their scores, the evidence sentences the model saw, and why it answered or abstained.")] = False,
     log: LogOpt = True,
     debug: DebugOpt = False,
 ) -> None:
@@ -241,10 +242,15 @@ def ask(
         assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
         screen = Screen()
         if json_out:
-            answer = assistant.ask(question).answer
+            result = assistant.ask(question)
         else:
             with screen.drafting() as draft:
-                answer = assistant.ask(question, on_token=draft.add).answer
+                result = assistant.ask(question, on_token=draft.add)
+        answer = result.answer
+    if verbose:
+        from rag.render import verbose_text
+
+        typer.echo(verbose_text(result), err=True)
     if json_out:
         typer.echo(to_json(answer))
     else:
