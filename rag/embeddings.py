@@ -107,12 +107,22 @@ class FusedEmbedder:
         self._parts = [(e, math.sqrt(w / total)) for e, w in parts]
         self.id = "+".join(f"{e.id}*{w / total:.2f}" for e, w in parts)
         self.dim = sum(e.dim for e, _ in parts)
+        starts = [sum(e.dim for e, _ in parts[:i]) for i in range(len(parts))]
+        self.layout = [(slice(a, a + e.dim), w / total) for a, (e, w) in zip(starts, parts, strict=True)]
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return np.hstack([e.embed_passages(texts) * s for e, s in self._parts]).astype(np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         return np.concatenate([e.embed_query(text) * s for e, s in self._parts]).astype(np.float32)
+
+
+def vector_parts(embedder: Embedder) -> list[tuple[slice, float]]:
+    """Where each model's share of EMBEDDER's vectors lies, and its weight: one part for a
+    single model. Retrieval centres and compares each model's part on its own, because each
+    model has its own language bias and its own spread of cosines (rag.retrieval)."""
+    layout = getattr(embedder, "layout", None)
+    return list(layout) if layout else [(slice(0, embedder.dim), 1.0)]
 
 
 class OpenAIEmbedder:
