@@ -101,9 +101,10 @@ class Retriever:
             centroid_cache = keyword_cache.with_suffix(".centroids.npz")
         self._centroid_cache = centroid_cache
         self._parts = vector_parts(embedder)
-        self._weights = [p.weight for p in self._parts]
+        # Each model part's weight for passages in the question's language, and in another.
+        self.weights = [p.weight for p in self._parts]
         cross = [CROSS_LANGUAGE_SHARE.get(p.model, p.weight) for p in self._parts]
-        self._cross_weights = [w / sum(cross) for w in cross]
+        self.cross_weights = [w / sum(cross) for w in cross]
         self._keywords: KeywordIndex | None = None
         self._centroids: Centroids | None = None
         self._manifest: tuple[str, bool] | None = None
@@ -186,7 +187,7 @@ class Retriever:
             best_dense = max(best_dense, float(v @ q))
             passage_language = detect_language(chunk.text)
             p = v - self._mean(passage_language)
-            weights = self._weights if passage_language == language else self._cross_weights
+            weights = self.weights if passage_language == language else self.cross_weights
             score = sum(w * float(qc @ _unit(p[span])) for (span, _, qc), w in zip(q_parts, weights, strict=True))
             found[chunk.id] = _Candidate(chunk, score, ["dense"] if chunk.id in from_store else [])
         for cid, coverage in keyword:
