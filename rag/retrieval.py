@@ -174,7 +174,7 @@ class Retriever:
         # The store ranks by cosine with this vector: per model, the centred question against
         # the stored (uncentred) passage. Within a language that is the centred ranking up to
         # a constant; ranking candidates by the plain question instead loses cross-language
-        # answers (eval/wiki cross-language hit@5 88% with a plain pool of 30, 92% centred).
+        # answers (eval/wiki cross-language hit@5 87% with a plain pool of 30, 92% centred).
         probe = np.concatenate([np.sqrt(w) * qc for _, w, qc in q_parts]).astype(np.float32)
         dense = self._index.query(probe, max(k, DENSE_CANDIDATES))
         keyword = self.keywords.search(question, KEYWORD_CANDIDATES) if self.keyword_weight > 0 else []
