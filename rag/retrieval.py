@@ -48,7 +48,7 @@ import numpy as np
 
 from rag.centroids import Centroids
 from rag.embeddings import E5Embedder, Embedder, USEEmbedder, vector_parts
-from rag.index import PAGE, Index
+from rag.index import Index
 from rag.keywords import KeywordIndex, fingerprint
 from rag.lang import detect_language
 from rag.types import Chunk, Hit
@@ -57,6 +57,9 @@ DENSE_CANDIDATES = 30
 KEYWORD_CANDIDATES = 30
 DEFAULT_KEYWORD_WEIGHT = 0.10
 KEYWORD_GATE = 0.5
+# Stored vectors read per request when the centroids are made. A read that races an ingest's
+# unflushed write falls back to one read per id (rag.index, ~1 ms each): this bounds that to ~1 s.
+VECTOR_PAGE = 1000
 # Each model's share of the score of a passage in another language than the question's.
 # Centred, the two models are far apart across languages: e5 alone puts the gold paragraph in
 # the top 5 for 100% of eval/dev and 90% of eval/wiki cross-language questions, USE alone for
@@ -158,8 +161,8 @@ class Retriever:
 
     def _stored_vectors(self) -> Iterator[tuple[str, np.ndarray]]:
         ids = self.keywords.ids  # every chunk id of this manifest
-        for start in range(0, len(ids), PAGE):
-            for chunk, vector in self._index.chunks_with_vectors(ids[start : start + PAGE]):
+        for start in range(0, len(ids), VECTOR_PAGE):
+            for chunk, vector in self._index.chunks_with_vectors(ids[start : start + VECTOR_PAGE]):
                 yield detect_language(chunk.text), vector
 
     def _mean(self, language: str) -> np.ndarray:
