@@ -14,14 +14,13 @@ from, so a later process loads them, and any ingest that changes a file makes th
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from rag.files import temp_beside
+from rag.files import atomic_write
 
 FORMAT = "rag-centroids-v1"
 # A language with n chunks has its mean scaled by n / (n + PRIOR_CHUNKS). The mean of a few
@@ -61,19 +60,12 @@ class Centroids:
         return (self.sums[language] / (n + PRIOR_CHUNKS)).astype(np.float32)
 
     def save(self, path: Path) -> None:
-        """Write atomically: a temporary file in the same folder, then a rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write atomically (rag.files.atomic_write): a reader never sees half of it."""
         languages = sorted(self.counts)
-        fd, tmp = temp_beside(path)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, format=np.array(FORMAT), fingerprint=np.array(self.fingerprint),
-                         languages=np.array(languages), counts=np.array([self.counts[x] for x in languages], np.int64),
-                         sums=np.array([self.sums[x] for x in languages], np.float64).reshape(len(languages), -1))
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_write(path, binary=True) as out:
+            np.savez(out, format=np.array(FORMAT), fingerprint=np.array(self.fingerprint),
+                     languages=np.array(languages), counts=np.array([self.counts[x] for x in languages], np.int64),
+                     sums=np.array([self.sums[x] for x in languages], np.float64).reshape(len(languages), -1))
 
     @classmethod
     def load(cls, path: Path, fingerprint: str) -> Centroids | None:
