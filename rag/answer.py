@@ -80,7 +80,8 @@ class Assistant:
         started = time.perf_counter()
         language = detect_language(question)
         retrieved = self.retriever.retrieve(question, self.settings.top_k)
-        evidence = select_evidence(retrieved.query, retrieved.hits, self.embedder.embed_passages,
+        evidence = select_evidence(retrieved.hits,
+                                   lambda texts: retrieved.relevance(texts, self.embedder.embed_passages(texts)),
                                    self.settings.answer)
         generated = time.perf_counter()
         reply = (extract(evidence) if self.llm is None else

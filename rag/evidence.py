@@ -67,12 +67,10 @@ class Evidence:
         return groups
 
 
-def select_evidence(query: np.ndarray, hits: list[Hit], embed: Callable[[list[str]], np.ndarray],
+def select_evidence(hits: list[Hit], relevance: Callable[[list[str]], np.ndarray],
                     budget: AnswerSettings = AnswerSettings()) -> Evidence:
-    """The evidence for a question whose embedding is QUERY, from its ranked HITS.
-
-    EMBED maps texts to normalised vectors comparable with QUERY (the index's embedder).
-    """
+    """The evidence for a question from its ranked HITS; RELEVANCE scores texts against the
+    question (the retriever's own score: rag.retrieval.Retrieved.relevance)."""
     passages = hits[: budget.evidence_passages]
     candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end) in the paragraph
     for rank, hit in enumerate(passages):
@@ -83,7 +81,7 @@ def select_evidence(query: np.ndarray, hits: list[Hit], embed: Callable[[list[st
     if not candidates:
         return Evidence((), tuple(passages))
     texts = [passages[r].chunk.paragraph.text[a:b] for r, a, b in candidates]
-    similarity = embed(texts) @ query
+    similarity = relevance(texts)
     order = sorted(range(len(candidates)), key=lambda i: -similarity[i])
     best_of_passage = {}
     for i in order:
