@@ -17,6 +17,11 @@ def embed(texts: list[str]) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
+def relevance_to(question: str):  # type: ignore[no-untyped-def]
+    query = embed([question])[0]
+    return lambda texts: embed(texts) @ query
+
+
 def hit(file: str, number: int, text: str, part_of: str | None = None) -> Hit:
     paragraph = Paragraph(file, number, number, number, part_of or text)
     return Hit(Chunk(f"{file}::{number}::0", paragraph, 0, text), 0.5)
@@ -27,8 +32,8 @@ def test_each_passage_is_heard_and_the_closest_sentences_fill_the_rest() -> None
         hit("a.txt", 1, "The forum met in Ningbo. Ningbo forum visitors came. The weather was fine."),
         hit("b.txt", 4, "Export grew. The river flooded."),
     ]
-    query = embed(["How many visitors came to the Ningbo forum?"])[0]
-    ev = select_evidence(query, hits, embed, AnswerSettings(evidence_sentences=3))
+    ev = select_evidence(hits, relevance_to("How many visitors came to the Ningbo forum?"),
+                         AnswerSettings(evidence_sentences=3))
     texts = [s.text for s in ev.sentences]
     assert len(texts) == 3
     assert "Ningbo forum visitors came." in texts and "The forum met in Ningbo." in texts
@@ -40,7 +45,7 @@ def test_each_passage_is_heard_and_the_closest_sentences_fill_the_rest() -> None
 def test_sentences_keep_document_order_within_a_passage_and_are_exact_slices() -> None:
     paragraph = "Intro sentence here. The forum opened in Ningbo. Visitors came to the forum."
     chunk_text = paragraph[21:]  # the second part of a long paragraph
-    ev = select_evidence(embed(["forum"])[0], [hit("a.txt", 2, chunk_text, part_of=paragraph)], embed)
+    ev = select_evidence([hit("a.txt", 2, chunk_text, part_of=paragraph)], relevance_to("forum"))
     assert [s.text for s in ev.sentences] == ["The forum opened in Ningbo.", "Visitors came to the forum."]
     for s in ev.sentences:
         assert paragraph[s.start : s.end] == s.text
@@ -49,11 +54,11 @@ def test_sentences_keep_document_order_within_a_passage_and_are_exact_slices() -
 def test_the_budget_counts_chinese_characters_as_the_tokens_they_cost() -> None:
     zh = "寧波論壇" * 20 + "。"
     en = "forum " * 13 + "."
-    ev = select_evidence(embed(["forum"])[0], [hit("z.txt", 1, zh + zh), hit("e.txt", 1, en + " " + en)],
-                         embed, AnswerSettings(evidence_chars=330, evidence_sentences=8))
+    ev = select_evidence([hit("z.txt", 1, zh + zh), hit("e.txt", 1, en + " " + en)], relevance_to("forum"),
+                         AnswerSettings(evidence_chars=330, evidence_sentences=8))
     assert sum(1 for s in ev.sentences if s.hit.chunk.file == "z.txt") == 1  # 81 characters weigh 241
     assert len(ev.sentences) == 2  # counted by characters, all four (320 of 330) would fit
 
 
 def test_no_passages_no_evidence() -> None:
-    assert select_evidence(embed(["x"])[0], [], embed).sentences == ()
+    assert select_evidence([], relevance_to("x")).sentences == ()
