@@ -92,7 +92,8 @@ def main() -> None:
         print(file=sys.stderr)
         rep = ev.report(rows)
         out["sets"][name] = rep
-        print(ev.markdown(rep, name))
+        print(ev.markdown(rep, name), flush=True)
+        args.out.write_text(json.dumps(out, ensure_ascii=False, indent=1))  # after each set: a long run is kept
     if llm is not None:
         print(f"model calls not in the cache: {llm.misses}", file=sys.stderr)
     args.out.write_text(json.dumps(out, ensure_ascii=False, indent=1))

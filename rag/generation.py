@@ -36,6 +36,7 @@ from rag.prompts import render
 
 LANGUAGE_NAMES = {"ar": "Arabic", "zh": "Chinese", "en": "English"}
 MAX_EVIDENCE = 4  # sentences the model may name: a short answer rests on few
+NONE = 0  # the evidence number that means "none of the sentences states the answer"
 
 TokenSink = Callable[[str], None]
 
@@ -57,13 +58,16 @@ class Reply:
 
 
 def answer_schema(sentences: int) -> dict[str, Any]:
-    """The JSON the model must write: evidence numbers first, from those shown, then the answer."""
+    """The JSON the model must write: evidence numbers first, from those shown, then the
+    answer. Number 0 is "none of them": an explicit choice the model can weigh like any
+    other (it all but never closes the list empty), so its probability is the model's own
+    confidence that the evidence does not answer (``choice_confidence``)."""
     return {
         "type": "object",
         "properties": {
             "evidence": {
                 "type": "array",
-                "items": {"type": "integer", "enum": list(range(1, sentences + 1))},
+                "items": {"type": "integer", "enum": list(range(0, sentences + 1))},
                 "maxItems": min(MAX_EVIDENCE, max(sentences, 1)),
             },
             "answer": {"type": "string"},
@@ -110,6 +114,8 @@ def generate(llm: LLM, question: str, language: str, evidence: Evidence, *,
     if stream.closed and not raw.rstrip().endswith("}"):
         raw += "}"  # generation stopped at the answer's closing quote: only the brace was left
     numbers, answer, structured = parse(raw)
+    if numbers[:1] == [NONE]:
+        numbers, answer = [], ""  # "none of them" first: whatever followed is not an answer
     valid = tuple(dict.fromkeys(n for n in numbers if evidence.numbered(n)))
     none, choice = choice_confidence(pieces)
     return Reply(valid, answer, none, structured, raw, first, choice)
@@ -220,8 +226,8 @@ class AnswerStream:
 
 def choice_confidence(pieces: list[Piece]) -> tuple[float | None, float | None]:
     """(p_none, p_choice) at the position right after ``"evidence": [``: the probability
-    the model gave to closing the list empty, and to the token it did write there, each
-    against all the tokens it could have written (an empty list, or a number).
+    the model gave to "none" (0, or closing the list empty), and to the token it did write
+    there, each against all the tokens it could have written there.
 
     Read from the piece at that position: its alternatives are the tokens the model could
     have written there. (None, None) when the backend reported no log-probabilities.
@@ -233,10 +239,12 @@ def choice_confidence(pieces: list[Piece]) -> tuple[float | None, float | None]:
                 return None, None
             empty = some = 0.0
             for token, logprob in piece.alternatives.items():
-                first = token.lstrip()[:1]
-                if first == "]":
+                head = re.match(r"\s*(\]|\d+)", token)
+                if head is None:
+                    continue
+                if head.group(1) in ("]", str(NONE)):
                     empty += float(np.exp(logprob))
-                elif first.isdigit():
+                else:
                     some += float(np.exp(logprob))
             total = empty + some
             if total <= 0:
