@@ -44,7 +44,7 @@ _NOT_NAMES = frozenset(
     "what which who whom whose when where why how is are was were do does did can could "
     "the a an in on at of for and or to from by with according".split()
 )
-_LATIN_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’.-]*")
+_LATIN_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9'’.-]*")
 _SCRIPTS = {
     "latin": re.compile(r"[a-zà-öø-ÿ]"),
     "arabic": re.compile(r"[\u0600-\u06ff]"),
@@ -140,7 +140,8 @@ def subject_terms(question: str) -> list[Term]:
 
 def _ordinal_spellings(value: int) -> tuple[str, ...]:
     suffix = "th" if 10 <= value % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(value % 10, "th")
-    spellings = [str(value), f"{value}{suffix}", f"第{value}"]
+    # Not the bare digits: "10" stands in any document for any ten things.
+    spellings = [f"{value}{suffix}", f"第{value}"]
     if value < 100:
         tens, ones = divmod(value, 10)
         zh = ("" if tens == 0 else ("十" if tens == 1 else _ZH_ORDINAL[tens] + "十")) + (_ZH_ORDINAL[ones] if ones else "")
@@ -157,17 +158,17 @@ def _ordinal_spellings(value: int) -> tuple[str, ...]:
 
 def missing_subject(terms: list[Term], files: list[str], holds: Callable[[str], frozenset[str]]) -> tuple[str, ...]:
     """The TERMS that no one of FILES holds in any spelling (HOLDS(file) is a file's
-    keyword terms, rag.keywords), leaving out a name in a script none of FILES uses."""
+    keyword terms, rag.keywords), leaving out a name in a script one of FILES does not use
+    (that one may name it in its own script)."""
     if not files:
         return ()
     held = [holds(f) for f in files]
-    scripts = set().union(*({name for name, pattern in _SCRIPTS.items() if any(pattern.match(t) for t in h)}
-                            for h in held))
+    scripts = [{name for name, pattern in _SCRIPTS.items() if any(pattern.match(t) for t in h)} for h in held]
     missing = []
     for term in terms:
         script = next((name for name, pattern in _SCRIPTS.items() if pattern.search(term.text.lower())), None)
-        if script is not None and script not in scripts:
-            continue  # cannot be matched by spelling: left to the other signals
+        if script is not None and any(script not in used for used in scripts):
+            continue  # a cited document may hold it in another script: left to the other signals
         if not any(_contains(h, spelling) for h in held for spelling in term.spellings):
             missing.append(term.text)
     return tuple(missing)

@@ -99,7 +99,9 @@ def _backing(claims: list[Figure], evidence: Evidence, chosen: list[Sentence]) -
     has none."""
     found: list[Sentence] = []
     for claim in claims:
-        backer = next((s for s in evidence.sentences if s not in chosen and s not in found
+        if any(not unsupported([claim], stated_figures(s.text)) for s in found):
+            continue  # a sentence already brought in backs this one too
+        backer = next((s for s in evidence.sentences if s not in chosen
                        and not unsupported([claim], stated_figures(s.text))), None)
         if backer is None:
             return None

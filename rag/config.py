@@ -52,7 +52,7 @@ class AnswerSettings:
     evidence_passages: int = 5  # top passages whose sentences may be shown
     evidence_sentences: int = 8  # sentences shown at most
     evidence_chars: int = 1000  # their total rag.lang.reading_length: the prompt's size, so time to first token
-    sentence_chars: int = 240  # a longer sentence is cut at a clause mark
+    sentence_chars: int = 360  # a longer sentence is cut at a clause mark
     max_tokens: int = 200  # the reply's length limit
     abstain_p_none: float = 0.5  # the model's probability that no sentence answers, above which it abstains
     abstain_support: float = 0.0  # similarity of the best cited sentence to the question, below which it abstains

@@ -69,3 +69,9 @@ def test_any_signal_can_decide(changes: dict[str, object], abstain: bool) -> Non
     decision = decide(signals(**changes), settings)
     assert decision.abstain is abstain
     assert bool(decision.reason) is abstain
+
+
+def test_a_name_is_not_missing_when_one_cited_document_could_hold_it_in_its_own_script() -> None:
+    terms = subject_terms("Where will Henan concentrate its car production?")
+    assert missing_subject(terms, ["chongqing.txt", "منتدى.txt"], holds(DOCS)) == ()
+    assert missing_subject(terms, ["chongqing.txt", "forum.txt"], holds(DOCS)) == ("Henan",)

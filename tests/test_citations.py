@@ -13,6 +13,7 @@ PARAGRAPHS = {
     ("003.txt", 25): "目前,上合組織成員國在重慶設立企業約40家。總投資達6.75億美元。",
     ("003.txt", 2): "Digital-rich Chongqing spurs SCO ties for common prosperity",
     ("001.txt", 2): "وتحتوي المقاطعة على مايزيد عن 600 شركة عاملة في قطاع صناعة السيارات.",
+    ("001.txt", 3): "باعت شركات خنان 840 ألف سيارة، بزيادة قدرها 87.7٪.",
 }
 
 
@@ -30,6 +31,7 @@ def evidence() -> Evidence:
 
 EV = evidence()
 # 1: 40 companies (¶24)  2: $675 million (¶24)  3: 约40家 (¶25)  4: 6.75億 (¶25)  5: headline (¶2)  6: 600 (001 ¶2)
+# 7: 840 ألف, 87.7٪ (001 ¶3)
 
 
 def reply(numbers: tuple[int, ...], answer: str, structured: bool = True) -> Reply:
@@ -95,3 +97,8 @@ def test_a_plain_text_reply_rests_on_the_sentence_sharing_its_figures() -> None:
 def test_a_structured_reply_naming_nothing_cites_nothing() -> None:
     cited = cite("?", reply((), ""), EV)
     assert cited.citations == [] and cited.text == ""
+
+
+def test_one_sentence_brought_in_backs_every_figure_it_states() -> None:
+    cited = cite("How many in 2024?", reply((5,), "In 2024 they sold 840,000 vehicles, up 87.7%."), EV)
+    assert [(c.file, c.paragraph) for c in cited.citations] == [("001.txt", 3)]
