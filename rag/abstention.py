@@ -160,18 +160,33 @@ def missing_subject(terms: list[Term], files: list[str], holds: Callable[[str], 
     """The TERMS that no one of FILES holds in any spelling (HOLDS(file) is a file's
     keyword terms, rag.keywords), leaving out a name in a script one of FILES does not use
     (that one may name it in its own script)."""
+    checkable, found = _matched(terms, files, holds)
+    return tuple(t.text for t in checkable if t not in found)
+
+
+def about_subject(terms: list[Term], files: list[str], holds: Callable[[str], frozenset[str]]) -> bool:
+    """Whether FILES hold at least one of TERMS, or none of TERMS can be checked in them:
+    what each part of an answer across documents must meet (the part about Tunisia need
+    not name Jordan, but a part that names neither is padding)."""
+    checkable, found = _matched(terms, files, holds)
+    return bool(found) or not checkable
+
+
+def _matched(terms: list[Term], files: list[str], holds: Callable[[str], frozenset[str]]) -> tuple[list[Term], list[Term]]:
+    """(the TERMS FILES can be checked for, those of them FILES hold)."""
     if not files:
-        return ()
+        return [], []
     held = [holds(f) for f in files]
     scripts = [{name for name, pattern in _SCRIPTS.items() if any(pattern.match(t) for t in h)} for h in held]
-    missing = []
+    checkable, found = [], []
     for term in terms:
         script = next((name for name, pattern in _SCRIPTS.items() if pattern.search(term.text.lower())), None)
         if script is not None and any(script not in used for used in scripts):
             continue  # a cited document may hold it in another script: left to the other signals
-        if not any(_contains(h, spelling) for h in held for spelling in term.spellings):
-            missing.append(term.text)
-    return tuple(missing)
+        checkable.append(term)
+        if any(_contains(h, spelling) for h in held for spelling in term.spellings):
+            found.append(term)
+    return checkable, found
 
 
 def _contains(held: frozenset[str], phrase: str) -> bool:

@@ -19,17 +19,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rag.abstention import NOT_FOUND, Decision, Signals, decide, missing_subject, subject_terms
-from rag.citations import Cited, cite
+from rag.abstention import NOT_FOUND, Decision, Signals, about_subject, decide, missing_subject, subject_terms
+from rag.citations import check, cite
 from rag.config import Settings
 from rag.embeddings import Embedder, load_embedder
 from rag.errors import RagError
-from rag.evidence import Evidence, select_evidence
-from rag.generation import Reply, generate
+from rag.evidence import Evidence, Sentence, select_evidence
+from rag.generation import Part, Reply, generate
 from rag.index import Index, open_index
 from rag.lang import detect_language
 from rag.llms import LLM, load_llm
-from rag.retrieval import Retrieved, Retriever
+from rag.questions import spans_documents
+from rag.retrieval import Retriever
 from rag.types import Answer, Hit
 
 TokenSink = Callable[[str], None]
@@ -76,46 +77,58 @@ class Assistant:
                                 else llm)  # type: ignore[assignment]
 
     def ask(self, question: str, *, qid: str | None = None, on_token: TokenSink | None = None) -> Result:
-        """Answer one question; stream the answer's words to ON_TOKEN as the model writes them."""
+        """Answer one question; stream the answer's words to ON_TOKEN as the model writes them.
+
+        A question across documents (rag.questions.spans_documents) is answered in parts:
+        more candidates are retrieved, no file gives more than ``per_file`` evidence
+        passages, and each part must rest on documents about the question's subject.
+        """
         started = time.perf_counter()
+        settings = self.settings.answer
         language = detect_language(question)
-        retrieved = self.retriever.retrieve(question, self.settings.top_k)
+        across = spans_documents(question)
+        retrieved = self.retriever.retrieve(question, self.settings.top_k * (2 if across else 1))
         evidence = select_evidence(retrieved.hits,
                                    lambda texts: retrieved.relevance(texts, self.embedder.embed_passages(texts)),
-                                   self.settings.answer)
+                                   settings, per_file=settings.per_file if across else 0)
         generated = time.perf_counter()
         reply = (extract(evidence) if self.llm is None else
                  generate(self.llm, question, language, evidence, on_token=on_token,
-                          max_tokens=self.settings.answer.max_tokens))
+                          max_tokens=settings.max_tokens * (2 if across else 1),
+                          parts=settings.max_parts if across else 1))
         generate_ms = (time.perf_counter() - generated) * 1000
-        cited = cite(question, reply, evidence)
-        signals = self.signals(question, reply, cited, retrieved)
-        decision = decide(signals, self.settings.answer)
+        terms = subject_terms(question)
+        holds = self.retriever.keywords.file_terms
+        checked = check(question, reply, evidence)
+        if across:
+            checked = [c for c in checked if about_subject(terms, _files(c.sentences), holds)]
+        cited = cite(checked, "\n")
+        signals = Signals(
+            named_none=not cited.sentences or not cited.text,
+            p_none=reply.p_none,
+            p_choice=reply.p_choice,
+            retrieval=retrieved.best_dense,
+            support=max((s.similarity for s in cited.sentences), default=0.0),
+            missing_subject=() if across else missing_subject(terms, _files(cited.sentences), holds),
+            figures_dropped=not cited.text and any(c.dropped for c in checked),
+        )
+        decision = decide(signals, settings)
         answer = Answer(qid, question, NOT_FOUND[language] if decision.abstain else cited.text,
                         decision.abstain, language, [] if decision.abstain else cited.citations)
         answer.timings_ms = {"retrieve": round(retrieved.ms, 1), "generate": round(generate_ms, 1)}
         if reply.first_token_ms is not None:  # from the question, as a person waits for it
             answer.timings_ms["first_token"] = round((generated - started) * 1000 + reply.first_token_ms, 1)
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
-        return Result(answer, retrieved.hits, evidence, reply, signals, decision)
+        return Result(answer, retrieved.hits[: self.settings.top_k], evidence, reply, signals, decision)
 
-    def signals(self, question: str, reply: Reply, cited: Cited, retrieved: Retrieved) -> Signals:
-        """What rag.abstention weighs for this answer."""
-        files = list(dict.fromkeys(s.paragraph.file for s in cited.sentences))
-        return Signals(
-            named_none=not cited.sentences or not cited.text,
-            p_none=reply.p_none,
-            p_choice=reply.p_choice,
-            retrieval=retrieved.best_dense,
-            support=max((s.similarity for s in cited.sentences), default=0.0),
-            missing_subject=missing_subject(subject_terms(question), files, self.retriever.keywords.file_terms),
-            figures_dropped=bool(cited.dropped) and not cited.text,
-        )
+
+def _files(sentences: list[Sentence]) -> list[str]:
+    return list(dict.fromkeys(s.paragraph.file for s in sentences))
 
 
 def extract(evidence: Evidence) -> Reply:
     """``--llm none``: the evidence sentence closest to the question, as the answer."""
     best = max(evidence.sentences, key=lambda s: s.similarity, default=None)
     if best is None:
-        return Reply((), "", None, True, "")
-    return Reply((best.number,), best.text, None, True, best.text)
+        return Reply((), None, True, "")
+    return Reply((Part((best.number,), best.text),), None, True, best.text)

@@ -45,38 +45,70 @@ MIN_SHARED_WORDS = 2  # words an uncited answer must share with a sentence to re
 
 
 @dataclass(frozen=True)
-class Cited:
-    """The checked answer: its text with ``[n]`` markers, the citations, the evidence
-    sentences cited, and the answer sentences dropped for a figure no evidence states."""
+class Checked:
+    """One answer part held to its evidence: the answer sentences kept, the evidence
+    sentences they rest on, and the answer sentences dropped for a figure no evidence states."""
 
-    text: str
-    citations: list[Citation]
+    kept: list[str]
     sentences: list[Sentence]
     dropped: list[str]
 
 
-def cite(question: str, reply: Reply, evidence: Evidence) -> Cited:
-    """Turn REPLY's evidence numbers into citations and hold its answer to them."""
-    parts = [s for s in (MARKER.sub("", part).strip() for part in split_sentences(reply.answer)) if s]
-    chosen = [s for n in reply.evidence if (s := evidence.numbered(n)) is not None]
-    if not chosen and parts and not reply.structured:
-        chosen = _resting_on(" ".join(parts), evidence)
+@dataclass(frozen=True)
+class Cited:
+    """The checked answer: its text with ``[n]`` markers, the citations, and the parts it
+    was made of."""
+
+    text: str
+    citations: list[Citation]
+    parts: list[Checked]
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        return list(dict.fromkeys(s for part in self.parts for s in part.sentences))
+
+
+def check(question: str, reply: Reply, evidence: Evidence) -> list[Checked]:
+    """Each part of REPLY with its named evidence sentences, held to them (module docstring)."""
     given = claimed_figures(question)
-    kept: list[str] = []
-    dropped: list[str] = []
+    checked = []
+    for part in reply.parts:
+        answer = [s for s in (MARKER.sub("", x).strip() for x in split_sentences(part.answer)) if s]
+        chosen = [s for n in part.evidence if (s := evidence.numbered(n)) is not None]
+        if not chosen and answer and not reply.structured:
+            chosen = _resting_on(" ".join(answer), evidence)
+        kept: list[str] = []
+        dropped: list[str] = []
+        for sentence in answer:
+            claims = [c for c in claimed_figures(sentence) if not any(c.supported_by(g) for g in given)]
+            missing = unsupported(claims, [f for s in chosen for f in stated_figures(s.text)])
+            if missing:
+                backers = _backing(missing, evidence, chosen)
+                if backers is None:
+                    dropped.append(sentence)
+                    continue
+                chosen.extend(backers)
+            kept.append(sentence)
+        checked.append(Checked(kept, _rested_on(" ".join(kept), chosen) if kept else chosen, dropped))
+    return checked
+
+
+def cite(parts: list[Checked], separator: str = " ") -> Cited:
+    """The answer text with markers, and one Citation per cited paragraph, numbered in order
+    of first use across PARTS (a part with nothing kept is left out)."""
+    markers: dict[tuple[str, int], int] = {}
+    groups: dict[tuple[str, int], list[Sentence]] = {}
+    texts = []
     for part in parts:
-        claims = [c for c in claimed_figures(part) if not any(c.supported_by(g) for g in given)]
-        missing = unsupported(claims, [f for s in chosen for f in stated_figures(s.text)])
-        if missing:
-            backers = _backing(missing, evidence, chosen)
-            if backers is None:
-                dropped.append(part)
-                continue
-            chosen.extend(backers)
-        kept.append(part)
-    if not kept:
-        return Cited("", [], chosen, dropped)
-    return _marked(kept, _rested_on(" ".join(kept), chosen), dropped)
+        if part.kept and part.sentences:
+            texts.append(_marked(part.kept, part.sentences, markers, groups))
+    citations = []
+    for key, marker in markers.items():
+        group = groups[key]
+        p = group[0].paragraph
+        start, end = min(s.start for s in group), max(s.end for s in group)
+        citations.append(Citation.of(marker, p, p.text[start:end]))
+    return Cited(separator.join(texts), citations, parts)
 
 
 def _rested_on(answer: str, chosen: list[Sentence]) -> list[Sentence]:
@@ -119,30 +151,19 @@ def _resting_on(answer: str, evidence: Evidence) -> list[Sentence]:
     return [best] if backed or shared >= MIN_SHARED_WORDS else []
 
 
-def _marked(parts: list[str], chosen: list[Sentence], dropped: list[str]) -> Cited:
-    """Place each cited sentence's marker after the answer sentence it shares most with
-    (the last one on a tie) and build one Citation per cited paragraph."""
-    chosen = list(dict.fromkeys(chosen))
-    keys = [(s.paragraph.file, s.paragraph.number) for s in chosen]
-    markers: dict[tuple[str, int], int] = {}
+def _marked(parts: list[str], chosen: list[Sentence], markers: dict[tuple[str, int], int],
+            groups: dict[tuple[str, int], list[Sentence]]) -> str:
+    """PARTS joined, each cited sentence's marker after the answer sentence it shares most
+    with (the last one on a tie). MARKERS and GROUPS collect the paragraphs cited, shared by
+    the parts of one answer."""
     after: list[list[int]] = [[] for _ in parts]
-    part_words = [set(tokenize(p)) for p in parts]
-    part_figures = [claimed_figures(p) for p in parts]
-    for sentence, key in zip(chosen, keys, strict=True):
-        stated = stated_figures(sentence.text)
-        words = set(tokenize(sentence.text))
-        scores = [(sum(1 for f in figs if not unsupported([f], stated)), len(w & words), i)
-                  for i, (figs, w) in enumerate(zip(part_figures, part_words, strict=True))]
+    for sentence in dict.fromkeys(chosen):
+        key = (sentence.paragraph.file, sentence.paragraph.number)
+        scores = [(*_share(part, sentence), i) for i, part in enumerate(parts)]
         target = max(scores)[2] if max(scores)[:2] != (0, 0) else len(parts) - 1
         marker = markers.setdefault(key, len(markers) + 1)
+        groups.setdefault(key, []).append(sentence)
         if marker not in after[target]:
             after[target].append(marker)
-    text = " ".join(part + "".join(f" [{m}]" for m in sorted(marks)) if marks else part
+    return " ".join(part + "".join(f" [{m}]" for m in sorted(marks)) if marks else part
                     for part, marks in zip(parts, after, strict=True))
-    citations = []
-    for key, marker in markers.items():
-        group = [s for s, k in zip(chosen, keys, strict=True) if k == key]
-        p = group[0].paragraph
-        start, end = min(s.start for s in group), max(s.end for s in group)
-        citations.append(Citation.of(marker, p, p.text[start:end]))
-    return Cited(text, citations, chosen, dropped)

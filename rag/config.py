@@ -54,6 +54,8 @@ class AnswerSettings:
     evidence_chars: int = 1000  # their total rag.lang.reading_length: the prompt's size, so time to first token
     sentence_chars: int = 360  # a longer sentence is cut at a clause mark
     max_tokens: int = 200  # the reply's length limit
+    max_parts: int = 4  # documents an answer across documents may draw on (rag.questions.spans_documents)
+    per_file: int = 2  # passages each document may give the evidence of such an answer
     abstain_p_none: float = 0.5  # the model's probability that no sentence answers, above which it abstains
     abstain_support: float = 0.0  # similarity of the best cited sentence to the question, below which it abstains
     abstain_retrieval: float = 0.0  # best retrieval similarity, below which it abstains

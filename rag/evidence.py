@@ -68,10 +68,14 @@ class Evidence:
 
 
 def select_evidence(hits: list[Hit], relevance: Callable[[list[str]], np.ndarray],
-                    budget: AnswerSettings = AnswerSettings()) -> Evidence:
+                    budget: AnswerSettings = AnswerSettings(), *, per_file: int = 0) -> Evidence:
     """The evidence for a question from its ranked HITS; RELEVANCE scores texts against the
-    question (the retriever's own score: rag.retrieval.Retrieved.relevance)."""
-    passages = hits[: budget.evidence_passages]
+    question (the retriever's own score: rag.retrieval.Retrieved.relevance).
+
+    With PER_FILE, no file gives more than that many passages: a question across documents
+    must hear each one that holds a part, and the best-ranked file would otherwise fill
+    every place."""
+    passages = _diversified(hits, per_file)[: budget.evidence_passages]
     candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end) in the paragraph
     for rank, hit in enumerate(passages):
         paragraph = hit.chunk.paragraph.text
@@ -102,3 +106,15 @@ def select_evidence(hits: list[Hit], relevance: Callable[[list[str]], np.ndarray
         for n, i in enumerate(chosen, start=1)
     )
     return Evidence(sentences, tuple(passages))
+
+
+def _diversified(hits: list[Hit], per_file: int) -> list[Hit]:
+    if not per_file:
+        return hits
+    taken: dict[str, int] = {}
+    kept = []
+    for hit in hits:
+        if taken.get(hit.chunk.file, 0) < per_file:
+            taken[hit.chunk.file] = taken.get(hit.chunk.file, 0) + 1
+            kept.append(hit)
+    return kept

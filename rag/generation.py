@@ -42,27 +42,46 @@ TokenSink = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Reply:
-    """What the model answered: the evidence numbers it named (in its order), the answer
-    text, and ``p_none``, its probability that no sentence answers (None when the backend
-    reports no log-probabilities). ``structured`` is False when the reply was not the JSON
-    asked for and ``parse`` had to guess."""
+class Part:
+    """One part of an answer: the evidence numbers it rests on (in the model's order) and
+    its text. A single-fact answer has one part; an answer across documents one per
+    document that holds a part."""
 
     evidence: tuple[int, ...]
     answer: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the model answered, part by part, and ``p_none``, its probability that no
+    sentence answers (None when the backend reports no log-probabilities). ``structured``
+    is False when the reply was not the JSON asked for and ``parse`` had to guess."""
+
+    parts: tuple[Part, ...]
     p_none: float | None
     structured: bool
     raw: str
     first_token_ms: float | None = None
     p_choice: float | None = None  # its probability for the first number it did name
 
+    @property
+    def evidence(self) -> tuple[int, ...]:
+        """Every evidence number named, in order of first naming."""
+        return tuple(dict.fromkeys(n for part in self.parts for n in part.evidence))
 
-def answer_schema(sentences: int) -> dict[str, Any]:
+    @property
+    def answer(self) -> str:
+        return "\n".join(part.answer for part in self.parts if part.answer)
+
+
+def answer_schema(sentences: int, parts: int = 1) -> dict[str, Any]:
     """The JSON the model must write: evidence numbers first, from those shown, then the
-    answer. Number 0 is "none of them": an explicit choice the model can weigh like any
-    other (it all but never closes the list empty), so its probability is the model's own
+    answer; with PARTS > 1, a list of such parts, one per document that holds a part.
+
+    Number 0 is "none of them": an explicit choice the model can weigh like any other (it
+    all but never closes the list empty), so its probability is the model's own
     confidence that the evidence does not answer (``choice_confidence``)."""
-    return {
+    part = {
         "type": "object",
         "properties": {
             "evidence": {
@@ -75,29 +94,36 @@ def answer_schema(sentences: int) -> dict[str, Any]:
         "required": ["evidence", "answer"],
         "additionalProperties": False,
     }
+    if parts <= 1:
+        return part
+    return {"type": "object", "properties": {"parts": {"type": "array", "items": part, "minItems": 1,
+                                                        "maxItems": parts}},
+            "required": ["parts"], "additionalProperties": False}
 
 
-def messages(question: str, language: str, evidence: Evidence) -> list[dict[str, str]]:
+def messages(question: str, language: str, evidence: Evidence, parts: int = 1) -> list[dict[str, str]]:
     """The chat: a system prompt that never changes (llama.cpp reuses its cached reading
     from one question to the next), then the evidence and the question."""
     blocks = []
     for k, group in enumerate(evidence.groups(), start=1):
         lines = "\n".join(f"[{s.number}] {_fence(s.text)}" for s in group)
         blocks.append(render("evidence_group", document=str(k), sentences=lines))
+    template = "answer_user" if parts <= 1 else "answer_user_parts"
     return [
         {"role": "system", "content": render("answer_system")},
-        {"role": "user", "content": render("answer_user", evidence="\n\n".join(blocks), question=question,
+        {"role": "user", "content": render(template, evidence="\n\n".join(blocks), question=question,
                                            language=LANGUAGE_NAMES[language])},
     ]
 
 
 def generate(llm: LLM, question: str, language: str, evidence: Evidence, *,
-             on_token: TokenSink | None = None, max_tokens: int = 200) -> Reply:
-    """Ask LLM for the structured answer, streaming the answer text to ON_TOKEN."""
-    chat = messages(question, language, evidence)
-    schema = answer_schema(len(evidence.sentences))
+             on_token: TokenSink | None = None, max_tokens: int = 200, parts: int = 1) -> Reply:
+    """Ask LLM for the structured answer (in up to PARTS parts), streaming the answer text
+    to ON_TOKEN (parts on lines of their own)."""
+    chat = messages(question, language, evidence, parts)
+    schema = answer_schema(len(evidence.sentences), parts)
     started = time.perf_counter()
-    stream = AnswerStream()
+    stream = AnswerStream(parts=parts > 1)
     first: float | None = None
     pieces: list[Piece] = []
     for piece in _pieces(llm, chat, schema, max_tokens):
@@ -113,12 +139,14 @@ def generate(llm: LLM, question: str, language: str, evidence: Evidence, *,
     raw = "".join(p.text for p in pieces)
     if stream.closed and not raw.rstrip().endswith("}"):
         raw += "}"  # generation stopped at the answer's closing quote: only the brace was left
-    numbers, answer, structured = parse(raw)
-    if numbers[:1] == [NONE]:
-        numbers, answer = [], ""  # "none of them" first: whatever followed is not an answer
-    valid = tuple(dict.fromkeys(n for n in numbers if evidence.numbered(n)))
+    found, structured = parse(raw)
+    kept = []
+    for numbers, answer in found:
+        if numbers[:1] == [NONE]:
+            continue  # "none of them" first: whatever followed is not an answer
+        kept.append(Part(tuple(dict.fromkeys(n for n in numbers if evidence.numbered(n))), answer))
     none, choice = choice_confidence(pieces)
-    return Reply(valid, answer, none, structured, raw, first, choice)
+    return Reply(tuple(kept), none, structured, raw, first, choice)
 
 
 def _pieces(llm: LLM, chat: list[dict[str, str]], schema: dict[str, Any], max_tokens: int) -> Iterator[Piece]:
@@ -134,29 +162,42 @@ _EVIDENCE = re.compile(r'"evidence"\s*:\s*\[([^\]]*)\]?')
 _ANSWER = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"?', re.S)
 
 
-def parse(text: str) -> tuple[list[int], str, bool]:
-    """(evidence numbers, answer, whether TEXT was the JSON asked for), from any reply.
+def parse(text: str) -> tuple[list[tuple[list[int], str]], bool]:
+    """The (evidence numbers, answer) of each part, and whether TEXT was the JSON asked
+    for, from any reply.
 
-    JSON first; then the two fields by pattern (prose around the object, a reply cut off
-    by the token limit); then, for a reply that is not JSON at all, the whole text as the
-    answer with no evidence named (rag.citations then finds the sentences it rests on).
+    JSON first (one part, or ``{"parts": [...]}``); then the fields by pattern, pairing each
+    evidence list with the answer after it (prose around the object, a reply cut off by the
+    token limit); then, for a reply that is not JSON at all, the whole text as one answer
+    with no evidence named (rag.citations then finds the sentences it rests on).
     """
     start, end = text.find("{"), text.rfind("}")
     if start >= 0 and end > start:
         try:
             obj = json.loads(text[start : end + 1])
-            numbers = [int(n) for n in obj.get("evidence", []) if isinstance(n, int | str) and str(n).isdigit()]
-            answer = obj.get("answer", "")
-            if isinstance(answer, str):
-                return numbers, answer.strip(), True
+            found = [_part(p) for p in (obj["parts"] if isinstance(obj.get("parts"), list) else [obj])]
+            if all(p is not None for p in found):
+                return [p for p in found if p is not None], True
         except (ValueError, AttributeError, TypeError):
             pass
-    found_evidence, found_answer = _EVIDENCE.search(text), _ANSWER.search(text)
-    if found_evidence or found_answer:
-        numbers = [int(n) for n in re.findall(r"\d+", found_evidence.group(1))] if found_evidence else []
-        answer = _unescape(found_answer.group(1)) if found_answer else ""
-        return numbers, answer.strip(), False
-    return [], text.strip(), False
+    evidence, answers = list(_EVIDENCE.finditer(text)), list(_ANSWER.finditer(text))
+    if evidence or answers:
+        found = []
+        for i, numbers in enumerate(evidence or [None]):
+            answer = next((a for a in answers if numbers is None or a.start() > numbers.start()), None)
+            if i + 1 < len(evidence) and answer is not None and answer.start() > evidence[i + 1].start():
+                answer = None
+            found.append(([int(n) for n in re.findall(r"\d+", numbers.group(1))] if numbers else [],
+                          _unescape(answer.group(1)).strip() if answer else ""))
+        return found, False
+    return [([], text.strip())], False
+
+
+def _part(obj: Any) -> tuple[list[int], str] | None:
+    if not isinstance(obj, dict) or not isinstance(obj.get("answer", ""), str):
+        return None
+    numbers = [int(n) for n in obj.get("evidence", []) if isinstance(n, int | str) and str(n).isdigit()]
+    return numbers, str(obj.get("answer", "")).strip()
 
 
 def _unescape(body: str) -> str:
@@ -167,19 +208,23 @@ def _unescape(body: str) -> str:
 
 
 class AnswerStream:
-    """Follows a JSON reply as it streams and returns the answer string's new characters.
+    """Follows a JSON reply as it streams and returns the answer strings' new characters.
 
     Usage: ``s = AnswerStream(); shown = s.feed(piece)`` for each piece; ``s.closed`` once
-    the answer string has ended (the rest of the reply can be dropped). A reply that turns
-    out not to be JSON (it starts with a letter) is passed on as it is.
+    the (single) answer string has ended, so the rest of the reply can be dropped. With
+    ``parts=True`` every answer string is passed on, each after a line break but the
+    first, and the reply runs to its end. A reply that turns out not to be JSON (it starts
+    with a letter) is passed on as it is.
     """
 
     _OPEN = re.compile(r'"answer"\s*:\s*"')
 
-    def __init__(self) -> None:
+    def __init__(self, parts: bool = False) -> None:
+        self._parts = parts
         self._text = ""
-        self._at: int | None = None  # where the answer string's body starts in _text
-        self._done = 0  # characters of the body already handled
+        self._at: int | None = None  # where the current answer string's body starts in _text
+        self._done = 0  # characters of that body already handled
+        self._answers = 0
         self.closed = False
         self._plain: bool | None = None
 
@@ -189,28 +234,39 @@ class AnswerStream:
             self._plain = not self._text.lstrip().startswith("{")
         if self._plain:
             return piece
-        if self._at is None:
-            found = self._OPEN.search(self._text)
-            if not found:
-                return ""
-            self._at = found.end()
-        out = []
-        body = self._text[self._at :]
-        i = self._done
-        while i < len(body):
-            ch = body[i]
+        out: list[str] = []
+        while not self.closed:
+            if self._at is None:
+                found = self._OPEN.search(self._text, self._done)
+                if not found:
+                    break
+                self._at, self._done = found.end(), found.end()
+                if self._answers:
+                    out.append("\n")
+                self._answers += 1
+            if not self._body(out):
+                break  # the string goes on in a later piece
+            self._at = None
+            self.closed = not self._parts
+        return "".join(out)
+
+    def _body(self, out: list[str]) -> bool:
+        """Pass on the answer string's characters that have arrived; True once it ended."""
+        text, i = self._text, self._done
+        while i < len(text):
+            ch = text[i]
             if ch == '"':
-                self.closed = True
-                break
+                self._done = i + 1
+                return True
             if ch == "\\":
-                if i + 1 >= len(body):
+                if i + 1 >= len(text):
                     break  # the escape's second half is still to come
-                code = body[i + 1]
+                code = text[i + 1]
                 if code == "u":
-                    if i + 6 > len(body):
+                    if i + 6 > len(text):
                         break
                     try:
-                        out.append(chr(int(body[i + 2 : i + 6], 16)))
+                        out.append(chr(int(text[i + 2 : i + 6], 16)))
                     except ValueError:
                         pass
                     i += 6
@@ -221,7 +277,7 @@ class AnswerStream:
             out.append(ch)
             i += 1
         self._done = i
-        return "".join(out)
+        return False
 
 
 def choice_confidence(pieces: list[Piece]) -> tuple[float | None, float | None]:

@@ -19,6 +19,7 @@ PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 PLACEHOLDERS: dict[str, set[str]] = {
     "answer_system": set(),
     "answer_user": {"evidence", "question", "language"},
+    "answer_user_parts": {"evidence", "question", "language"},
     "evidence_group": {"document", "sentences"},
     "rewrite": {"history", "question", "language"},
 }

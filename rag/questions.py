@@ -20,9 +20,11 @@ together stay under 3,100 tokens. A real question is far shorter (the longest in
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from rag.errors import UsageError
+from rag.lang import detect_language, normalize
 
 MAX_QUESTION_CHARS = 2000
 _SHOWN = 20  # characters of a wordless question quoted back
@@ -53,3 +55,30 @@ def checked_question(text: str) -> str:
     if problem:
         raise UsageError(problem)
     return text.strip()
+
+
+# Words that make a question ask across the collection rather than for one fact: a set of
+# documents ("which articles"), a comparison, a distribution over several subjects ("each",
+# "respectively"), or a second question joined to the first. Closed-class words of each
+# language, not phrasings of any one question.
+_ACROSS = {
+    "en": re.compile(
+        r"\b(?:which|what) (?:articles|documents|texts|reports|sources|files)\b|\bcompare|\bcomparison\b"
+        r"|\bboth\b|\beach\b|\brespectively\b|\ball (?:the|of)\b|\bevery\b|\bversus\b|\bvs\.?\b"
+        r"|\bwhich (?:is|was|came|drew|has|had) (?:\w+ )?(?:more|less|larger|smaller|bigger|first|earlier|later|older|higher|lower)\b"
+        r"|,? and (?:how|what|which|when|where|who|whom|whose|in what)\b"
+        r"|\b[A-Z][\w'’-]*,?\s+(?:and|or)\s+(?-i:[A-Z])", re.IGNORECASE),
+    "zh": re.compile(r"哪些(?:文章|文件|報導|报道)|分別|分别|各自|各[是有造為为]|比較|比较|兩者|两者|哪一?個更|哪个更|還是|还是"
+                     r"|[？?].+[？?]|[，,](?:又|以及|並且|并且)"),
+    "ar": re.compile(normalize(r"(?:^|\s)(?:كل من|كلا|كلتا|جميع|قارن|مقارنة|أيهما|أيهم|على التوالي)(?:\s|$)"
+                               r"|(?:المقالات|المستندات|الوثائق)\s"
+                               r"|[،,]\s*و(?:كم|ما|ماذا|متى|أين|من|في أي|أي|هل|كيف)(?:\s|$)")),
+}
+
+
+def spans_documents(question: str) -> bool:
+    """Whether QUESTION asks across documents (lists, comparisons, "each", two questions in
+    one), so its answer is made per document that holds a part (rag.answer)."""
+    pattern = _ACROSS[detect_language(question)]
+    text = normalize(question) if detect_language(question) == "ar" else question
+    return bool(pattern.search(text))

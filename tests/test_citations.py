@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rag.citations import cite
+from rag.citations import Cited, check, cite
 from rag.evidence import Evidence, Sentence
-from rag.generation import Reply
+from rag.generation import Part, Reply
 from rag.types import Chunk, Hit, Paragraph
 
 PARAGRAPHS = {
@@ -35,70 +35,82 @@ EV = evidence()
 
 
 def reply(numbers: tuple[int, ...], answer: str, structured: bool = True) -> Reply:
-    return Reply(numbers, answer, None, structured, "")
+    return Reply((Part(numbers, answer),), None, structured, "")
+
+
+def cited(question: str, r: Reply) -> Cited:
+    return cite(check(question, r, EV))
 
 
 def test_named_sentences_become_citations_with_exact_quotes() -> None:
-    cited = cite("How much was invested?", reply((2,), "A total of $675 million was invested."), EV)
-    assert cited.text == "A total of $675 million was invested. [1]"
-    (c,) = cited.citations
+    got = cited("How much was invested?", reply((2,), "A total of $675 million was invested."))
+    assert got.text == "A total of $675 million was invested. [1]"
+    (c,) = got.citations
     assert (c.file, c.paragraph, c.quote) == ("003.txt", 24, "They entail a total investment of $675 million.")
     assert c.quote in PARAGRAPHS[("003.txt", 24)]
 
 
 def test_a_figure_stated_in_another_unit_and_language_is_backed() -> None:
-    cited = cite("投資多少？", reply((4,), "總投資為675 million美元。"), EV)
-    assert cited.citations and cited.citations[0].paragraph == 25
+    got = cited("投資多少？", reply((4,), "總投資為675 million美元。"))
+    assert got.citations and got.citations[0].paragraph == 25
 
 
 def test_a_figure_off_by_ten_is_dropped() -> None:
-    cited = cite("كم الاستثمار؟", reply((4,), "بلغ الاستثمار 6.75 مليار دولار."), EV)
-    assert cited.text == "" and cited.citations == [] and cited.dropped
+    got = cited("كم الاستثمار؟", reply((4,), "بلغ الاستثمار 6.75 مليار دولار."))
+    assert got.text == "" and got.citations == [] and got.parts[0].dropped
 
 
 def test_a_figure_another_evidence_sentence_backs_brings_it_in() -> None:
-    cited = cite("كم شركة؟", reply((5,), "600 شركة عاملة في قطاع صناعة السيارات."), EV)
-    assert [(c.file, c.paragraph) for c in cited.citations] == [("001.txt", 2)]  # the headline shares nothing
+    got = cited("كم شركة؟", reply((5,), "600 شركة عاملة في قطاع صناعة السيارات."))
+    assert [(c.file, c.paragraph) for c in got.citations] == [("001.txt", 2)]  # the headline shares nothing
 
 
 def test_named_sentences_the_answer_does_not_rest_on_are_not_cited() -> None:
-    cited = cite("How much investment?", reply((2, 5, 4), "Total investment of $675 million."), EV)
-    assert [(c.paragraph, c.marker) for c in cited.citations] == [(24, 1), (25, 2)]
-    assert cited.text == "Total investment of $675 million. [1] [2]"
+    got = cited("How much investment?", reply((2, 5, 4), "Total investment of $675 million."))
+    assert [(c.paragraph, c.marker) for c in got.citations] == [(24, 1), (25, 2)]
+    assert got.text == "Total investment of $675 million. [1] [2]"
 
 
 def test_a_figure_the_question_gives_may_be_repeated() -> None:
-    cited = cite("Did 40 companies set up there in 2021?", reply((1,), "Yes, 40 companies set up in 2021."), EV)
-    assert cited.citations and not cited.dropped
+    got = cited("Did 40 companies set up there in 2021?", reply((1,), "Yes, 40 companies set up in 2021."))
+    assert got.citations and not got.parts[0].dropped
 
 
 def test_two_sentences_of_one_paragraph_are_one_citation() -> None:
-    cited = cite("How many and how much?", reply((1, 2), "Some 40 companies invested $675 million."), EV)
-    (c,) = cited.citations
+    got = cited("How many and how much?", reply((1, 2), "Some 40 companies invested $675 million."))
+    (c,) = got.citations
     assert c.quote == PARAGRAPHS[("003.txt", 24)]
 
 
 def test_each_answer_sentence_gets_the_marker_of_what_it_rests_on() -> None:
-    cited = cite("?", reply((6, 2), "Henan has 600 car companies. Chongqing drew $675 million."), EV)
-    assert cited.text == "Henan has 600 car companies. [1] Chongqing drew $675 million. [2]"
+    got = cited("?", reply((6, 2), "Henan has 600 car companies. Chongqing drew $675 million."))
+    assert got.text == "Henan has 600 car companies. [1] Chongqing drew $675 million. [2]"
 
 
 def test_markers_the_model_writes_itself_are_replaced() -> None:
-    cited = cite("?", reply((2,), "It was $675 million [3] (Source 1)."), EV)
-    assert cited.text == "It was $675 million. [1]"
+    got = cited("?", reply((2,), "It was $675 million [3] (Source 1)."))
+    assert got.text == "It was $675 million. [1]"
 
 
 def test_a_plain_text_reply_rests_on_the_sentence_sharing_its_figures() -> None:
-    cited = cite("?", reply((), "The investment was $675 million.", structured=False), EV)
-    assert [c.paragraph for c in cited.citations] == [24]
-    assert cite("?", reply((), "Nothing here matches.", structured=False), EV).citations == []
+    got = cited("?", reply((), "The investment was $675 million.", structured=False))
+    assert [c.paragraph for c in got.citations] == [24]
+    assert cited("?", reply((), "Nothing here matches.", structured=False)).citations == []
 
 
 def test_a_structured_reply_naming_nothing_cites_nothing() -> None:
-    cited = cite("?", reply((), ""), EV)
-    assert cited.citations == [] and cited.text == ""
+    got = cited("?", reply((), ""))
+    assert got.citations == [] and got.text == ""
 
 
 def test_one_sentence_brought_in_backs_every_figure_it_states() -> None:
-    cited = cite("How many in 2024?", reply((5,), "In 2024 they sold 840,000 vehicles, up 87.7%."), EV)
-    assert [(c.file, c.paragraph) for c in cited.citations] == [("001.txt", 3)]
+    got = cited("How many in 2024?", reply((5,), "In 2024 they sold 840,000 vehicles, up 87.7%."))
+    assert [(c.file, c.paragraph) for c in got.citations] == [("001.txt", 3)]
+
+
+def test_parts_of_an_answer_share_one_numbering_of_markers() -> None:
+    r = Reply((Part((6,), "Henan: 600 car companies."), Part((2, 4), "Chongqing: $675 million.")), None, True, "")
+    got = cite(check("?", r, EV), "\n")
+    assert got.text == "Henan: 600 car companies. [1]\nChongqing: $675 million. [2] [3]"
+    assert [(c.marker, c.file, c.paragraph) for c in got.citations] == [
+        (1, "001.txt", 2), (2, "003.txt", 24), (3, "003.txt", 25)]

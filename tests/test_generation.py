@@ -22,14 +22,18 @@ def evidence_of(*texts: str) -> Evidence:
 
 
 @pytest.mark.parametrize(("reply", "parsed"), [
-    ('{"evidence": [2, 1], "answer": "About 12,000."}', ([2, 1], "About 12,000.", True)),
-    ('Sure! {"evidence": [3], "answer": "Lyon"} Hope this helps.', ([3], "Lyon", True)),
-    ('{"evidence": [1], "answer": "cut off by the token lim', ([1], "cut off by the token lim", False)),
-    ('{"evidence": [], "answer": ""}', ([], "", True)),
-    ('{"evidence": [1], "answer": "a \\"quoted\\" word\\u00e9"}', ([1], 'a "quoted" wordé', True)),
-    ("The answer is 40 companies [1].", ([], "The answer is 40 companies [1].", False)),
+    ('{"evidence": [2, 1], "answer": "About 12,000."}', ([([2, 1], "About 12,000.")], True)),
+    ('Sure! {"evidence": [3], "answer": "Lyon"} Hope this helps.', ([([3], "Lyon")], True)),
+    ('{"evidence": [1], "answer": "cut off by the token lim', ([([1], "cut off by the token lim")], False)),
+    ('{"evidence": [0], "answer": ""}', ([([0], "")], True)),
+    ('{"evidence": [1], "answer": "a \\"quoted\\" word\\u00e9"}', ([([1], 'a "quoted" wordé')], True)),
+    ("The answer is 40 companies [1].", ([([], "The answer is 40 companies [1].")], False)),
+    ('{"parts": [{"evidence": [1], "answer": "A."}, {"evidence": [4, 5], "answer": "B."}]}',
+     ([([1], "A."), ([4, 5], "B.")], True)),
+    ('{"parts": [{"evidence": [1], "answer": "A."}, {"evidence": [4], "answer": "B is cut',
+     ([([1], "A."), ([4], "B is cut")], False)),
 ])
-def test_any_reply_parses(reply: str, parsed: tuple[list[int], str, bool]) -> None:
+def test_any_reply_parses(reply: str, parsed: tuple[list[tuple[list[int], str]], bool]) -> None:
     assert parse(reply) == parsed
 
 
@@ -58,10 +62,20 @@ def test_confidence_is_read_where_the_evidence_list_opens() -> None:
     assert choice_confidence([Piece('{"evidence": ['), Piece("1")]) == (None, None)  # no log-probabilities
 
 
-def test_the_schema_allows_only_the_sentences_shown() -> None:
+def test_the_schema_allows_only_the_sentences_shown_and_none() -> None:
     schema = answer_schema(3)
-    assert schema["properties"]["evidence"]["items"]["enum"] == [1, 2, 3]
+    assert schema["properties"]["evidence"]["items"]["enum"] == [0, 1, 2, 3]  # 0: none of them
     assert list(schema["properties"]) == ["evidence", "answer"]  # evidence is written first
+    parts = answer_schema(3, parts=4)["properties"]["parts"]
+    assert parts["maxItems"] == 4 and parts["items"] == schema
+
+
+def test_every_part_streams_on_a_line_of_its_own() -> None:
+    reply = '{"parts": [{"evidence": [1], "answer": "Tunis 1956."}, {"evidence": [3], "answer": "Amman 1946."}]}'
+    for size in (1, 4, len(reply)):
+        stream = AnswerStream(parts=True)
+        shown = "".join(stream.feed(reply[i : i + size]) for i in range(0, len(reply), size))
+        assert shown == "Tunis 1956.\nAmman 1946." and not stream.closed
 
 
 def test_the_system_prompt_is_the_same_for_every_question() -> None:
@@ -99,3 +113,5 @@ def test_generate_streams_the_answer_and_keeps_only_numbers_shown() -> None:
     assert reply.evidence == (2,) and reply.structured and reply.first_token_ms is not None
     plain = generate(Plain(), "q?", "en", evidence_of("One.", "Two."))
     assert plain.evidence == (2,)  # 7 was never shown
+    assert generate(Constrained('{"evidence": [0], "answer": "Made up."}'), "q?", "en",
+                    evidence_of("One.", "Two.")).parts == ()  # "none of them" named first: no answer
