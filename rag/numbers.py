@@ -55,6 +55,15 @@ _AR_WORDS = {normalize(w): v for w, v in (
     ("عشرون", 20), ("عشرين", 20), ("ثلاثون", 30), ("ثلاثين", 30), ("أربعون", 40), ("أربعين", 40),
     ("خمسون", 50), ("خمسين", 50), ("مائة", 100), ("مئة", 100),
 )}
+# Month names, so a date moved across languages keeps its month: 10月17日 is backed by
+# "17 أكتوبر" and "October 17". Both Arabic naming systems are in use.
+_MONTHS = {normalize(w): i for i, names in enumerate((
+    ("january", "jan", "يناير", "كانون الثاني"), ("february", "feb", "فبراير", "شباط"), ("march", "mar", "مارس", "آذار"),
+    ("april", "apr", "أبريل", "ابريل", "نيسان"), ("may", "مايو", "أيار"), ("june", "jun", "يونيو", "يونيه", "حزيران"),
+    ("july", "jul", "يوليو", "يوليه", "تموز"), ("august", "aug", "أغسطس", "آب"),
+    ("september", "sep", "sept", "سبتمبر", "أيلول"), ("october", "oct", "أكتوبر", "تشرين الأول"),
+    ("november", "nov", "نوفمبر", "تشرين الثاني"), ("december", "dec", "ديسمبر", "كانون الأول"),
+), start=1) for w in names}
 _EN_ORDINALS = {w: i for i, w in enumerate(
     "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
     "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
@@ -114,8 +123,13 @@ def claimed_figures(text: str) -> list[Figure]:
 
 
 def stated_figures(text: str) -> list[Figure]:
-    """The figures a source states: its digits, plus number words and Chinese numerals."""
+    """The figures a source states: its digits, plus number words, Chinese numerals and the
+    numbers of the months it names."""
     found = claimed_figures(text)
+    folded = normalize(text)
+    for name, month in _MONTHS.items():
+        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", folded):
+            found.append(Figure(Decimal(month), Decimal(month)))
     for run in _CJK_NUMERAL.findall(text):
         value = chinese_numeral(run)
         if value is not None:

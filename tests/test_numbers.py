@@ -19,6 +19,9 @@ from rag.numbers import chinese_numeral, claimed_figures, ordinals, stated_figur
     ("3 days", "訪問三天", True),  # a Chinese numeral in the source
     ("8 member states", "eight member states", True),  # a number word in the source
     ("ثلاثة أيام", "3 days", True),  # a word in the claim is no figure to check
+    ("2024年10月17日", "من 17 إلى 18 أكتوبر 2024", True),  # a month by its name
+    ("October 17, 2024", "2024年10月17日", True),
+    ("2024年11月9日", "من 17 إلى 18 أكتوبر 2024", False),
 ])
 def test_a_claimed_figure_is_backed_by_its_value(claim: str, stated: str, backed: bool) -> None:
     assert (not unsupported(claimed_figures(claim), stated_figures(stated))) is backed
