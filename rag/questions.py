@@ -10,12 +10,16 @@ or punctuation-only question gets a cited "answer" that is noise, and an over-lo
 fails late, after the embedders and the model have spent their time on it.
 
 The length limit comes from the model's context: the embedded model has 4,096 tokens
-(rag.llms ``n_ctx``). Measured with its tokenizer, the answer prompt without the question
-takes 505 tokens with English sources and 1,513 with Chinese ones (3 sources of 420
-characters), and the answer up to 200 (rag.answer ``MAX_TOKENS``); a 2,000-character
+(rag.llms ``n_ctx``). The answer prompt without the question is at most ~1,000 tokens (the
+system text and an evidence budget counted by rag.lang.reading_length) and the answer up
+to 400 (``AnswerSettings.max_tokens``, doubled across documents); a 2,000-character
 question costs 365 tokens in English, 856 in Arabic, 1,385 in Chinese, so prompt and answer
-together stay under 3,100 tokens. A real question is far shorter (the longest in eval/ has
-157 characters).
+stay inside the context. A real question is far shorter (the longest in eval/ has 157
+characters).
+
+``spans_documents`` tells a question that asks across the collection (lists,
+comparisons, "each", two questions in one) from one that asks for one fact, by the
+function words of its language; rag.answer answers the former per document.
 """
 
 from __future__ import annotations

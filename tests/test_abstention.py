@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.abstention import Signals, decide, missing_subject, subject_terms
+from rag.abstention import Signals, about_subject, decide, missing_subject, subject_terms
 from rag.config import AnswerSettings
 from rag.lang import tokenize
 
@@ -75,3 +75,11 @@ def test_a_name_is_not_missing_when_one_cited_document_could_hold_it_in_its_own_
     terms = subject_terms("Where will Henan concentrate its car production?")
     assert missing_subject(terms, ["chongqing.txt", "منتدى.txt"], holds(DOCS)) == ()
     assert missing_subject(terms, ["chongqing.txt", "forum.txt"], holds(DOCS)) == ("Henan",)
+
+
+def test_each_part_across_documents_must_be_about_some_of_the_subject() -> None:
+    terms = subject_terms("How many SCO companies are in Chongqing and how many forums met in Ningbo?")
+    assert about_subject(terms, ["chongqing.txt"], holds(DOCS))  # names Chongqing, not Ningbo: fine
+    assert about_subject(terms, ["forum.txt"], holds(DOCS))
+    assert not about_subject(subject_terms("What did the Lyon festival cost?"), ["forum.txt"], holds(DOCS))
+    assert about_subject(subject_terms("What did Lyon's festival cost?"), ["منتدى.txt"], holds(DOCS))  # unmatchable
