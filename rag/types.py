@@ -127,3 +127,14 @@ class IngestReport:
     paragraphs: int = 0
     chunks: int = 0
     seconds: float = 0.0
+
+
+@dataclass
+class RemoveReport:
+    """What one ``rag rm`` did: the index names of the files removed, and the totals the
+    index holds after it; ``asdict`` gives the ``--json`` object."""
+
+    removed: list[str] = field(default_factory=list)
+    paragraphs: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
