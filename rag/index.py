@@ -55,8 +55,9 @@ DONE, PENDING, REMOVING = "done", "pending", "removing"
 class FileRecord:
     """One manifest entry. ``state`` is PENDING while its chunks are being replaced and
     REMOVING while it is being removed. ``root`` (absolute) and ``relpath`` say where the
-    file was read; both are None in indexes built before they were recorded (such a file
-    is never removed by an ingest of some PATH, only by ``rag rm`` or ``--sync``)."""
+    file was read; both are None in indexes built before they were recorded: such a file
+    is never removed by an ingest of some PATH (only by ``rag rm`` or ``--sync``), and the
+    first file an ingest finds at that path under its PATH takes the record over."""
 
     name: str
     sha256: str

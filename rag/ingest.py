@@ -71,7 +71,17 @@ class IngestInterrupted(KeyboardInterrupt):
 
 def ingest(paths: list[Path], settings: Settings, *, rebuild: bool = False, sync: bool = False,
            progress: Progress | None = None, notify: Notify | None = None) -> IngestReport:
-    """Add and update what is under PATHs, and report what changed (SPEC 3)."""
+    """Add and update what is under PATHs, and report what changed (SPEC 3).
+
+    Args:
+        sync: also remove every indexed file not under PATHs (the index becomes PATHs).
+        progress: told (chunks embedded, chunks to embed) after every embedding call.
+        notify: given one line for each file expected to take over LONG_FILE_SECONDS.
+
+    Raises IngestInterrupted on Ctrl-C, with the report of what was finished (and kept).
+
+    Usage: ``ingest([Path("examples/corpus")], Settings(index_dir=Path(".rag")))``.
+    """
     started = time.perf_counter()
     missing = [p for p in paths if not p.exists()]
     if missing:  # a mistyped PATH would otherwise read as "every file vanished" and empty it

@@ -49,7 +49,8 @@ class Source:
 
     @property
     def location(self) -> Path:
-        """Where the file is, the same however its PATH was spelled: the manifest's key."""
+        """Where the file is, the same however its PATH was spelled: how a file found is
+        matched to its manifest record."""
         return self.root / self.relpath
 
 

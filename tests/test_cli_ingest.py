@@ -314,3 +314,24 @@ def test_rm_json_and_ingest_sync(runner: CliRunner, tmp_path: Path, fake_embedde
     assert (synced["removed"], synced["unchanged"], synced["paragraphs"]) == (1, 1, 1)
     names = [f["name"] for f in _json_line(runner.invoke(app, ["ls", "--index", "idx", "--json"]).stdout)["files"]]
     assert names == ["b/notes.txt"]
+
+
+def test_citations_tell_two_notes_txt_apart(runner: CliRunner, tmp_path: Path, fake_models,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.answer
+
+    monkeypatch.setattr(rag.answer, "load_embedder", fake_models.load)  # the fake answers questions too
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "notes.txt").write_text("The Harbour Bridge opened in 1932.\n\nIts arch spans 503 metres.\n", "utf-8")
+    (b / "notes.txt").write_text("The Riverside Library opened in 1987.\n\nIt lends 41,000 books a year.\n", "utf-8")
+    assert runner.invoke(app, ["ingest", str(a), str(b), "--index", "idx"]).exit_code == 0
+    for question, file, words in [("When did the Riverside Library open?", "b/notes.txt", "1987"),
+                                  ("When did the Harbour Bridge open?", "a/notes.txt", "1932")]:
+        result = runner.invoke(app, ["ask", question, "--index", "idx", "--llm", "none", "--json"])
+        assert result.exit_code == 0, result.output
+        citations = _json_line(result.stdout)["citations"]
+        assert citations and citations[0]["file"] == file and words in citations[0]["quote"], citations
+        text = runner.invoke(app, ["ask", question, "--index", "idx", "--llm", "none"]).stdout
+        assert f"[1] {file} ¶1 (line 1)" in text
