@@ -79,7 +79,7 @@ class Assistant:
         language = detect_language(question)
         answer = Answer(qid, question, "", False, language)
         retrieved = self.retriever.retrieve(question, self.settings.top_k)
-        timings = {"retrieve": round(retrieved.ms, 1), "generate": 0.0, "first_token": 0.0}
+        timings = {"retrieve": round(retrieved.ms, 1), "generate": 0.0}  # first_token: only once a model wrote one
         hits = retrieved.hits
         if not hits or retrieved.best_dense < self.tuning.min_similarity:
             return self._abstain(answer, timings, started)

@@ -7,10 +7,11 @@ about the pipeline, not the models.
 
 Its answers are turned into SPEC 4 objects so ``rag.evaluate`` scores both the same way.
 A baseline ``[n]`` cites a chunk of up to 512 tokens, not a paragraph; it becomes one
-citation per paragraph that chunk overlaps (what a person would have to read to check
-it), which is generous to citation hit and honest about precision. The baseline has no
-abstention logic of its own; it counts as abstaining when its answer is a refusal
-(``rag.abstention.says_not_found``).
+citation per paragraph that chunk overlaps, numbered by ``rag``'s own rule
+(``rag.documents``), so both cite the same paragraphs (what a person would have to read
+to check it), which is generous to citation hit and honest about precision. The
+baseline has no abstention logic of its own; it counts as abstaining when its answer is
+a refusal (``rag.abstention.says_not_found``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from pydantic import PrivateAttr
 
 from rag.abstention import says_not_found
 from rag.answer import MAX_TOKENS
+from rag.documents import read_document
 from rag.embeddings import Embedder
+from rag.errors import DocumentError
 from rag.lang import detect_language
 from rag.llms import LLM
-from rag.paragraphs import normalize_newlines, split_paragraphs
 from rag.types import Answer, Citation, Paragraph
 
 _SOURCE_PREFIX = re.compile(r"^Source \d+:\n")
@@ -110,9 +112,9 @@ class Baseline:
             documents, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed_model
         )
         self._engine = CitationQueryEngine.from_args(index, llm=llm_model)
-        self._texts = {self._name(docs, d.metadata["file_path"]): normalize_newlines(d.text) for d in documents}
-        self._paragraphs = {name: split_paragraphs(name, text) for name, text in self._texts.items()}
         self._docs = docs
+        self._flat = {name: _flat_paragraphs(docs / name, name)
+                      for name in dict.fromkeys(self._name(docs, d.metadata["file_path"]) for d in documents)}
 
     @staticmethod
     def _name(root: Path, file_path: str) -> str:
@@ -133,24 +135,42 @@ class Baseline:
         if not answer.abstained:
             for marker in dict.fromkeys(int(m) for m in _MARKER.findall(text)):
                 if 1 <= marker <= len(nodes):
-                    answer.citations += [Citation(marker, p.file, p.number, p.start_line, p.end_line, p.text[:200])
-                                         for p in self._covered(nodes[marker - 1])]
+                    answer.citations += [Citation.of(marker, p, p.text[:200]) for p in self._covered(nodes[marker - 1])]
         answer.timings_ms = {"total": round((time.perf_counter() - started) * 1000, 1)}
         return answer, retrieved
 
     def _covered(self, node: NodeWithScore) -> list[Paragraph]:
-        """The paragraphs of the file that the node's text overlaps, found by locating it."""
-        name = self._name(self._docs, node.node.metadata["file_path"])
-        file_text = self._texts[name]
-        chunk = _SOURCE_PREFIX.sub("", node.node.get_content()).strip()
-        start = file_text.find(chunk)
-        if start < 0:  # the splitter may have changed whitespace inside; anchor on the opening
-            start = file_text.find(chunk[:40])
-        if start < 0:
+        """The paragraphs (as ``rag`` numbers them) that the node's text overlaps, found by
+        locating it, whitespace aside, in the file's paragraphs joined by spaces."""
+        flat, spans = self._flat[self._name(self._docs, node.node.metadata["file_path"])]
+        chunk = _squeeze(_SOURCE_PREFIX.sub("", node.node.get_content()))
+        start = flat.find(chunk)
+        if start < 0:  # the splitter may have changed more than whitespace inside; anchor on the opening
+            start = flat.find(chunk[:40])
+        if start < 0 or not chunk:
             return []
-        first = file_text.count("\n", 0, start) + 1
-        last = first + chunk.count("\n")
-        return [p for p in self._paragraphs[name] if p.start_line <= last and p.end_line >= first]
+        end = start + len(chunk)
+        return [p for a, b, p in spans if a < end and b > start]
 
     def close(self) -> None:
         self._tmp.cleanup()
+
+
+def _squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _flat_paragraphs(path: Path, name: str) -> tuple[str, list[tuple[int, int, Paragraph]]]:
+    """The file's paragraphs by the one paragraph rule (``rag.documents``), whitespace
+    squeezed and joined by single spaces, with each paragraph's span in that text. A
+    file ``rag`` cannot read (llama-index reads some that it skips) covers nothing."""
+    try:
+        paragraphs = read_document(path, name).paragraphs
+    except DocumentError:
+        return "", []
+    spans, at = [], 0
+    for p in paragraphs:
+        text = _squeeze(p.text)
+        spans.append((at, at + len(text), p))
+        at += len(text) + 1
+    return " ".join(_squeeze(p.text) for p in paragraphs), spans

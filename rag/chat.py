@@ -2,16 +2,15 @@
 
     run_chat(assistant)           the loop: readline prompt, history file, Ctrl-C / Ctrl-D
       Chat.handle(line)           one line: a slash command or a question
-        Chat.standalone(q)        follow-up -> standalone question (prompts/rewrite.txt)
-        Assistant.ask(...)        streamed to the terminal, then the checked answer + citations
+        question_problem(q)       empty, wordless or over-long: refused, no model call
+        Chat.standalone(q)        a follow-up -> standalone question (rag.followups)
+        Assistant.ask(...)        a dim draft streams, then the checked answer replaces it (rag.display)
 
 Follow-ups. "and how many went to Russia?" means nothing to retrieval on its own, so when
-there is a conversation the LLM rewrites the new question into a standalone one in the
-same language, from the last ``MAX_TURNS`` turns. The small embedded model sometimes
-answers instead of rewriting, switches language or echoes an earlier question, so a
-rewrite is used only if it passes ``plausible_rewrite``; otherwise the question goes on as
-typed. ``--llm none`` has no model, hence no rewriting. The rewritten question is what is
-searched and answered; ``/sources`` and ``--verbose`` show it.
+there is a conversation and the question depends on it (rag.followups.depends_on_conversation)
+the LLM rewrites it into a standalone one; a question that names its subject is searched as
+typed. ``--llm none`` has no model, hence no rewriting. The question searched is what is
+answered; ``/sources`` and ``--verbose`` show it.
 
 Keys. Ctrl-C while an answer is being made stops it and returns to the prompt (the models
 stay loaded; the abandoned llama-cpp generator is simply dropped). Ctrl-C at the prompt
@@ -26,41 +25,30 @@ nothing. Up/Down recall lines from earlier sessions.
 from __future__ import annotations
 
 import os
-import re
 import signal
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
-
+from rag.config import data_dir
+from rag.display import SEARCHING, Draft, Screen
 from rag.errors import RagError
-from rag.lang import detect_language, normalize
-from rag.prompts import CANNOT_ANSWER, render
-from rag.render import answer_text, citation_line
+from rag.followups import MAX_TURNS, Turn, depends_on_conversation, rewrite_question
+from rag.questions import question_problem
+from rag.render import citation_line
 
 if TYPE_CHECKING:
     from rag.answer import Assistant
-    from rag.llms import LLM
     from rag.types import Answer, Hit
 
 PROMPT = "rag> "
 HISTORY_FILE = "chat_history"
 HISTORY_LENGTH = 1000
-MAX_TURNS = 3  # turns shown to the rewriter: enough for "and there?", short enough to stay fast
-HISTORY_ANSWER_CHARS = 300  # per answer in the rewrite prompt; prompt length is the speed lever
-REWRITE_MAX_TOKENS = 80  # ~60 is typical; Arabic needs more tokens per word
-MIN_KEPT_OVERLAP = 0.5  # share of the question's character bigrams a rewrite must keep
-LANGUAGE_NAMES = {"ar": "Arabic", "zh": "Chinese", "en": "English"}
-SEPARATOR = "─" * 12 + " checked answer " + "─" * 12
 SHOWN_UNCITED = 3  # /sources after an answer without citations: the closest paragraphs
-_MARKERS = re.compile(r"\s*\[\d+\]")
-_LABEL = re.compile(r"^\s*(?:rewritten(?:\s*\([^)]*\))?|standalone question|question)\s*[:：]\s*", re.I)
+REWRITING = "… rewriting the follow-up with the conversation"
 
 HELP = """\
 Ask a question in Arabic, Chinese or English; follow-up questions are understood in context.
@@ -72,72 +60,8 @@ Ctrl-C while an answer is being written stops it. Up/Down recall earlier questio
 HELP_NO_LLM = "With --llm none answers are extracted, and follow-ups are not rewritten: ask complete questions."
 
 
-def data_dir() -> Path:
-    """Where rag keeps per-user state (the chat history): RAG_DATA_DIR or the platform's data dir."""
-    return Path(os.environ.get("RAG_DATA_DIR") or platformdirs.user_data_dir("rag"))
-
-
 def history_path() -> Path:
     return data_dir() / HISTORY_FILE
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One exchange as the rewriter sees it: the standalone question and the answer text."""
-
-    question: str
-    answer: str
-
-
-def rewrite_question(llm: LLM, turns: list[Turn], question: str) -> str:
-    """The standalone form of QUESTION given the conversation, or QUESTION itself.
-
-    Usage: ``rewrite_question(llm, [Turn("Which countries did ...?", "Germany, ...")],
-    "and how many days in Russia?")`` -> "How many days did ... spend in Russia?".
-    """
-    if not turns:
-        return question
-    history = "\n".join(f"Q: {t.question}\nA: {_one_line(t.answer)[:HISTORY_ANSWER_CHARS]}" for t in turns)
-    language = detect_language(question)
-    prompt = render("rewrite", history=history, question=question, language=LANGUAGE_NAMES[language])
-    reply = "".join(
-        llm.stream([{"role": "user", "content": prompt}], max_tokens=REWRITE_MAX_TOKENS, temperature=0.0, stop=["\n"])
-    )
-    candidate = _LABEL.sub("", reply.strip().split("\n")[0]).strip().strip("\"'“”«»「」")
-    return candidate if plausible_rewrite(candidate, question, turns) else question
-
-
-def plausible_rewrite(candidate: str, question: str, turns: list[Turn]) -> bool:
-    """Whether CANDIDATE can stand in for QUESTION.
-
-    Refused: empty; absurdly long; in another language than the question (the answer's
-    language follows the question searched); a copy of an earlier question (the model
-    repeats history); or keeping under half of the question's character bigrams (the model
-    answered, or chatted, instead of rewriting). Bigrams, not words, because Arabic glues
-    clitics to words ("ومن حضرها" -> "من حضر") and Chinese has no spaces.
-    """
-    if not candidate or len(candidate) > 2 * len(question) + 120:
-        return False
-    if detect_language(candidate) != detect_language(question):
-        return False
-    folded = _fold(candidate)
-    if folded != _fold(question) and any(folded == _fold(t.question) for t in turns):
-        return False
-    wanted = _bigrams(question)
-    return not wanted or len(wanted & _bigrams(candidate)) / len(wanted) >= MIN_KEPT_OVERLAP
-
-
-def _fold(text: str) -> str:
-    return re.sub(r"[\W_]+", "", normalize(text))
-
-
-def _bigrams(text: str) -> set[str]:
-    folded = _fold(text)
-    return {folded[i : i + 2] for i in range(len(folded) - 1)}
-
-
-def _one_line(text: str) -> str:
-    return " ".join(_MARKERS.sub("", text).split())
 
 
 class _HitRecorder:
@@ -164,14 +88,17 @@ class Outcome(Enum):
 
 
 class Chat:
-    """One conversation over a loaded Assistant; writes everything through ``write``."""
+    """One conversation over a loaded Assistant; shows everything on ``screen`` (stdout by default)."""
 
     def __init__(self, assistant: Assistant, *, verbose: bool = False,
-                 write: Callable[[str], None] | None = None, history: Path | None = None) -> None:
+                 screen: Screen | None = None, history: Path | None = None,
+                 on_answer: Callable[[Answer, str], None] | None = None) -> None:
         self.assistant = assistant
+        self.on_answer = on_answer  # (answer, question as typed): the log of what was asked
         self.verbose = verbose
         self.history = history or history_path()
-        self.write = write or _write_stdout
+        self.screen = screen or Screen()
+        self.write = self.screen.write
         self.turns: deque[Turn] = deque(maxlen=MAX_TURNS)
         self.last: Answer | None = None
         self.last_asked = ""
@@ -182,8 +109,6 @@ class Chat:
     def handle(self, line: str) -> Outcome:
         """Run one input line: a slash command or a question."""
         text = line.strip()
-        if not text:
-            return Outcome.DONE
         if text.startswith("/"):
             return self.command(text)
         return self.ask(text)
@@ -205,46 +130,43 @@ class Chat:
             self.write(f"unknown command {name}; /help lists the commands\n")
         return Outcome.DONE
 
-    def standalone(self, question: str) -> str:
-        """The question to search for: rewritten from the conversation when there is one."""
-        if self.assistant.llm is None or not self.turns:
+    def standalone(self, question: str, draft: Draft | None = None) -> str:
+        """The question to search for: rewritten from the conversation only when it depends on
+        it (and there is a model to rewrite with); DRAFT's status line says so meanwhile."""
+        if self.assistant.llm is None or not self.turns or not depends_on_conversation(question):
             return question
-        return rewrite_question(self.assistant.llm, list(self.turns), question)
+        if draft is not None:
+            draft.status(REWRITING)
+        searched = rewrite_question(self.assistant.llm, list(self.turns), question)
+        if draft is not None:
+            draft.status(SEARCHING)
+        return searched
 
     def ask(self, question: str) -> Outcome:
-        """Rewrite if needed, stream the answer, then print the checked answer and citations."""
-        streamed: list[str] = []
-        held: list[str] = []
-
-        def show(piece: str) -> None:
-            # Hold back what may be the model's "not in the documents" sentinel: the
-            # checked answer below says that in the question's language.
-            held.append(piece)
-            if not CANNOT_ANSWER.startswith("".join(held).strip()):
-                streamed.extend(held)
-                self.write("".join(held))
-                held.clear()
-
+        """Refuse an unaskable question; else rewrite if needed, stream a draft, show the checked answer."""
+        problem = question_problem(question)
+        if problem:
+            self.write(f"{problem}: type a question, or /help\n")
+            return Outcome.DONE
         try:
-            searched = self.standalone(question)
-            if self.verbose and searched != question:
-                self.write(f"(searching for: {searched})\n")
-            self._recorder.hits = []
-            answer = self.assistant.ask(searched, on_token=show)
+            with self.screen.drafting() as draft:
+                searched = self.standalone(question, draft)
+                if self.verbose and searched != question:
+                    self.write(f"(searching for: {searched})\n")
+                self._recorder.hits = []
+                answer = self.assistant.ask(searched, on_token=draft.add)
         except KeyboardInterrupt:
-            self.write("\n(stopped)\n" if streamed else "(stopped)\n")
+            self.write("(stopped)\n")
             return Outcome.STOPPED
         except RagError as exc:  # a model server down, say: this question fails, the chat goes on
-            self.write(("\n" if streamed else "") + f"error: {exc}\n")
+            self.write(f"error: {exc}\n")
             return Outcome.DONE
-        if streamed:
-            self.write(f"\n{SEPARATOR}\n")
-        self.write(answer_text(answer, quotes=False) + "\n")
+        self.screen.show_answer(answer, quotes=False)
         if self.verbose and answer.timings_ms:
-            t = answer.timings_ms
-            self.write(f"(retrieve {t.get('retrieve', 0):.0f} ms, first token {t.get('first_token', 0) / 1000:.1f} s, "
-                       f"total {t.get('total', 0) / 1000:.1f} s)\n")
+            self.write(_timings_line(answer.timings_ms) + "\n")
         self.last, self.last_asked, self.last_hits = answer, question, list(self._recorder.hits)
+        if self.on_answer:
+            self.on_answer(answer, question)
         if not answer.error:
             self.turns.append(Turn(searched, answer.answer))
         return Outcome.DONE
@@ -256,9 +178,10 @@ class Chat:
         lines = [f"searched as: {self.last.question}"]
         if self.last.question != self.last_asked:
             lines.append(f"you asked:   {self.last_asked}")
-        paragraphs = {(h.chunk.file, h.chunk.paragraph.number): h.chunk.paragraph for h in self.last_hits}
+        paragraphs = {(h.chunk.file, h.chunk.paragraph.page, h.chunk.paragraph.cited_number): h.chunk.paragraph
+                      for h in self.last_hits}
         for c in self.last.citations:
-            p = paragraphs.get((c.file, c.paragraph))
+            p = paragraphs.get((c.file, c.page, c.paragraph))
             lines += ["", citation_line(c), p.text if p else c.quote]
         if not self.last.citations:
             closest = list(paragraphs.values())[:SHOWN_UNCITED]
@@ -268,12 +191,14 @@ class Chat:
         return "\n".join(lines)
 
 
-def _write_stdout(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+def _timings_line(t: dict[str, float]) -> str:
+    """``--verbose``: where the time went; no first token when no model wrote one."""
+    first = f", first token {t['first_token'] / 1000:.1f} s" if "first_token" in t else ""
+    return f"(retrieve {t.get('retrieve', 0):.0f} ms{first}, total {t.get('total', 0) / 1000:.1f} s)"
 
 
-def run_chat(assistant: Assistant, *, verbose: bool = False, history: Path | None = None) -> None:
+def run_chat(assistant: Assistant, *, verbose: bool = False, history: Path | None = None,
+             on_answer: Callable[[Answer, str], None] | None = None) -> None:
     """The interactive loop, until /quit, Ctrl-D, or Ctrl-C twice at the prompt.
 
     Usage: ``run_chat(Assistant(settings), verbose=True)``.
@@ -281,7 +206,7 @@ def run_chat(assistant: Assistant, *, verbose: bool = False, history: Path | Non
     # Ctrl-C is how a chat stops an answer. A parent that ignores SIGINT (nohup, some IDE
     # shells and test runners) passes that on, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    chat = Chat(assistant, verbose=verbose, history=history)
+    chat = Chat(assistant, verbose=verbose, history=history, on_answer=on_answer)
     model = assistant.llm.id if assistant.llm is not None else "none (extractive answers)"
     chat.write(f"ready: model {model}. Ask a question; /help for commands, Ctrl-D to leave.\n")
     with _line_history(chat.history) as remember:

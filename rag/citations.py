@@ -226,5 +226,5 @@ def attach_citations(
     citations = []
     for i, marker in sorted(order.items(), key=lambda kv: kv[1]):
         p = sources[i].hit.chunk.paragraph
-        citations.append(Citation(marker, p.file, p.number, p.start_line, p.end_line, quotes[i]))
+        citations.append(Citation.of(marker, p, quotes[i]))
     return " ".join(out), citations

@@ -17,48 +17,101 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from rag.config import DEFAULT_EMBED, DEFAULT_INDEX, DEFAULT_LLM, DEFAULT_TOP_K, Settings
 from rag.errors import RagError, UsageError
 
+
+class _PlainHelp(TyperGroup):
+    """``--help`` as people read other tools' help: a flag shows no type (it takes no value)
+    and an argument shows only its name (``PATH``). Typer 0.29 prints ``<bool>`` beside
+    every flag, ``-h`` included, and ``<list[Path]>`` beside PATH; fixed here once, for every
+    command, rather than option by option."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_types(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_types(command.get_params(ctx))
+        return command
+
+
+def _plain_types(params: list[Any]) -> list[Any]:
+    for p in params:
+        if isinstance(p, TyperOption) and p.is_flag and p.metavar is None:
+            p.metavar = ""
+        elif isinstance(p, TyperArgument) and p.metavar:
+            p.display_type_rich = lambda ctx: ""  # the metavar names what it takes
+    return params
+
+
 app = typer.Typer(
+    cls=_PlainHelp,
     help="Answer questions over a folder of documents (Arabic, Chinese, English) with "
     "citations to file and paragraph.\n\nExample: rag ingest examples/corpus && rag ask \"Where was the foundry forum held?\"",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-IndexOpt = Annotated[Path, typer.Option("--index", envvar="RAG_INDEX", help="Index folder.")]
+IndexOpt = Annotated[Path, typer.Option("--index", envvar="RAG_INDEX", metavar="DIR", help="Index folder.")]
 ChromaOpt = Annotated[
     str | None,
-    typer.Option("--chroma-url", envvar="RAG_CHROMA_URL", help="Use a Chroma server (http://host:port) instead of the embedded store."),
+    typer.Option("--chroma-url", envvar="RAG_CHROMA_URL", metavar="URL",
+                 help="Use a Chroma server (http://host:port) instead of the embedded store."),
 ]
 EmbedOpt = Annotated[
     str | None,
-    typer.Option("--embed", envvar="RAG_EMBED",
+    typer.Option("--embed", envvar="RAG_EMBED", metavar="SPEC",
                  help=f"Embedding model: e5, use, e5+use (weights: e5*0.7+use*0.3), or openai:MODEL. "
                       f"Ingest default: {DEFAULT_EMBED}; questions default to what built the index."),
 ]
 LlmOpt = Annotated[
-    str, typer.Option("--llm", envvar="RAG_LLM", help="local (embedded model), gguf:PATH, openai:MODEL, or none (extractive).")
+    str, typer.Option("--llm", envvar="RAG_LLM", metavar="SPEC",
+                      help="local (embedded model), gguf:PATH, openai:MODEL, or none (extractive).")
 ]
-TopKOpt = Annotated[int, typer.Option("--top-k", min=1, max=50, help="Passages retrieved per question.")]
+TopKOpt = Annotated[int, typer.Option("--top-k", min=1, max=50, metavar="N", help="Passages retrieved per question.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+LogOpt = Annotated[
+    bool, typer.Option("--log/--no-log", envvar="RAG_LOG", help="Append each answer to the log that `rag logs` shows (RAG_LOG=0: off).")
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from rag import __version__
+
+        typer.echo(f"rag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """The options before a command: --version, and shell completion (Typer's)."""
 
 T = TypeVar("T")
 
 
 @contextmanager
-def _errors(debug: bool) -> Iterator[None]:
-    """RagError -> one line on stderr and its exit code; anything else is a bug."""
+def _errors(debug: bool, json_out: bool = False) -> Iterator[None]:
+    """RagError -> one line on stderr and its exit code; anything else is a bug.
+
+    With JSON_OUT the error is also printed on stdout as ``{"error": ..., "hint": ...}``,
+    so a script reading ``--json`` always gets one JSON object, even when there is no index.
+    """
     try:
         yield
     except RagError as exc:
         if debug:
             raise
+        _error_json(json_out, exc.message, exc.hint)
         typer.echo(f"Error: {exc.message}", err=True)
         if exc.hint:
             typer.echo(f"  hint: {exc.hint}", err=True)
@@ -69,8 +122,17 @@ def _errors(debug: bool) -> Iterator[None]:
     except Exception as exc:
         if debug:
             raise
-        typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        _error_json(json_out, message, "rerun with --debug for details")
+        typer.echo(f"Error: {message} (rerun with --debug for details)", err=True)
         raise typer.Exit(1) from None
+
+
+def _error_json(json_out: bool, message: str, hint: str | None) -> None:
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"error": message, "hint": hint}, ensure_ascii=False))
 
 
 def _progress_bar(label: str = "embedding") -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
@@ -93,7 +155,7 @@ def _progress_bar(label: str = "embedding") -> tuple[Callable[[int, int], None] 
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders (recursive).")],
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
@@ -192,7 +254,7 @@ def status(
     from rag.index import index_status, open_index
     from rag.render import status_text, to_json
 
-    with _errors(debug):
+    with _errors(debug, json_out):
         st = index_status(open_index(index, chroma_url))
     typer.echo(to_json(st) if json_out else status_text(st))
 
@@ -209,41 +271,58 @@ def _status(message: str) -> None:
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, in Arabic, Chinese or English.")],
+    question: Annotated[str, typer.Argument(metavar="QUESTION",
+                                            help="The question, in Arabic, Chinese or English; - reads it from standard input.")],
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
     json_out: JsonOpt = False,
+    log: LogOpt = True,
     debug: DebugOpt = False,
 ) -> None:
-    """Answer one question with citations, streaming the answer as it is written.
+    """Answer one question with citations. On a terminal the answer streams dim, as a draft, and the checked answer replaces it.
 
-    Example: rag ask "How many experts attended the Horgos summit?"
+    Example: rag ask "How many experts attended the Horgos summit?"  (or: rag ask - < question.txt)
     """
     from rag.answer import Assistant
-    from rag.render import answer_text, to_json
+    from rag.display import Screen
+    from rag.questions import checked_question
+    from rag.render import to_json
 
     with _errors(debug):
+        question = checked_question(_stdin_question() if question == "-" else question)
         _status("loading models…")
         assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
-        live = not json_out and sys.stdout.isatty()
-        answer = assistant.ask(question, on_token=_stream_to_terminal() if live else None)
-        if live:
-            typer.echo("\n" + "─" * 40)
-    typer.echo(to_json(answer) if json_out else answer_text(answer))
+        screen = Screen()
+        if json_out:
+            answer = assistant.ask(question)
+        else:
+            with screen.drafting() as draft:
+                answer = assistant.ask(question, on_token=draft.add)
+    if json_out:
+        typer.echo(to_json(answer))
+    else:
+        screen.show_answer(answer)
+    if log:
+        from rag.logs import Recorder
+
+        Recorder.for_assistant(assistant, "ask")(answer, question)
     if answer.error:
         raise typer.Exit(1)
 
 
-def _stream_to_terminal() -> Callable[[str], None]:
-    """Show the model's words as they come; the checked answer is printed after."""
-    def write(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-
-    return write
+def _stdin_question() -> str:
+    """``rag ask -``: the question from standard input, as UTF-8, without its trailing newline."""
+    if sys.stdin.isatty():
+        _status("reading the question from standard input (end it with Ctrl-D)…")
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"standard input is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})") from None
+    return text.rstrip("\r\n")
 
 
 @app.command()
@@ -254,28 +333,31 @@ def chat(
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each follow-up as rewritten, and timings.")] = False,
+    log: LogOpt = True,
     debug: DebugOpt = False,
 ) -> None:
     """Chat: follow-up questions, streamed answers, /sources /reset /help /quit.
 
-    Models load once, before the first prompt. Ctrl-C stops an answer; Ctrl-C again or Ctrl-D leaves. Typed lines are kept in chat_history in the user data folder (~/.local/share/rag on Linux; RAG_DATA_DIR moves it; /help shows the path).
+    Models load once, before the first prompt. Ctrl-C stops an answer; Ctrl-C again or Ctrl-D leaves. Typed lines are kept in chat_history in the user data folder (~/.local/share/rag on Linux; RAG_DATA_DIR moves it; /help shows the path); answers go to the log `rag logs` shows.
 
     Example: rag chat --index .rag --llm local
     """
     from rag.answer import Assistant
     from rag.chat import run_chat
+    from rag.logs import Recorder
 
     with _errors(debug):
         _status("loading index and models…")
-        run_chat(Assistant(_settings(index, chroma_url, embed, llm, top_k)), verbose=verbose)
+        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        run_chat(assistant, verbose=verbose, on_answer=Recorder.for_assistant(assistant, "chat") if log else None)
 
 
 @app.command()
 def batch(
     input: Annotated[Path, typer.Argument(metavar="INPUT", help="Questions: .txt (one a line), .jsonl (id, question) or .csv (id,question).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Answers: .jsonl, .csv or .md, by suffix.")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="OUTPUT", help="Answers: .jsonl, .csv or .md, by suffix.")],
     resume: Annotated[bool, typer.Option("--resume", help="Keep the answers already in OUTPUT; ask the rest (and failed ones) again.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Questions answered at once (only with --llm openai:MODEL).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, metavar="N", help="Questions answered at once (only with --llm openai:MODEL).")] = 1,
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
@@ -294,17 +376,17 @@ def batch(
 
     with _errors(debug):
         plan = plan_batch(input, output, resume=resume)
-        n, note = worker_count(llm, workers)
-        if note:
-            typer.echo(note, err=True)
         if plan.replaces:
             typer.echo(f"replacing {output} (--resume keeps what it holds)", err=True)
-        assistant = None
+        assistant, n = None, 1
         if plan.todo:  # nothing left to answer: no models to load
             from rag.answer import Assistant
 
             _status("loading index and models…")
             assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+            n, note = worker_count(assistant.llm, workers, llm)  # the backend says if it answers at once
+            if note:
+                typer.echo(note, err=True)
         update, stop = _progress_bar("answering")
         try:
             summary = run_batch(plan, assistant, workers=n, progress=update)
@@ -322,11 +404,11 @@ def batch(
 
 @app.command("eval")
 def evaluate(
-    evalset: Annotated[Path, typer.Argument(help="Evaluation JSONL (format: eval/README.md).")] = Path("eval/dev.jsonl"),
-    answers: Annotated[Path | None, typer.Option("--answers", help="Score this SPEC 4 answers JSONL instead of answering.")] = None,
+    evalset: Annotated[Path, typer.Argument(metavar="EVALSET", help="Evaluation JSONL (format: eval/README.md).")] = Path("eval/dev.jsonl"),
+    answers: Annotated[Path | None, typer.Option("--answers", metavar="FILE", help="Score this SPEC 4 answers JSONL instead of answering.")] = None,
     baseline: Annotated[bool, typer.Option("--baseline", help="Also run a starter-docs llama-index pipeline (same models) over --docs and compare.")] = False,
-    docs: Annotated[Path, typer.Option("--docs", help="The documents folder, for --baseline.")] = Path("examples/corpus"),
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.json and report.md.")] = Path("eval"),
+    docs: Annotated[Path, typer.Option("--docs", metavar="DIR", help="The documents folder, for --baseline.")] = Path("examples/corpus"),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for report.json and report.md.")] = Path("eval"),
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
@@ -388,12 +470,86 @@ def evaluate(
         raise typer.Exit(1)
 
 
+logs_app = typer.Typer(no_args_is_help=False)  # help: the docstring of `logs` below
+app.add_typer(logs_app, name="logs")
+
+
+@logs_app.callback(invoke_without_command=True)
+def logs(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("-n", "--count", min=0, help="How many, newest first (0: all).")] = 10,
+    query: Annotated[str | None, typer.Option("-q", "--query", help="Only answers whose question or answer holds every word (Arabic, Chinese, English; 重庆 finds 重慶).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array of the entries instead of text.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the questions asked with `rag ask` and `rag chat`, their answers and citations, newest first.
+
+    Every answer is logged to a SQLite file in the user data folder (`rag logs path`); --no-log on ask/chat or RAG_LOG=0 turns that off.
+
+    Example: rag logs -n 3 -q Chongqing
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+    from dataclasses import asdict
+
+    from rag.logs import latest, log_path
+    from rag.render import log_entries_text
+
+    path = log_path()
+    with _errors(debug):
+        entries = latest(path, count, query)
+    if json_out:
+        typer.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False))
+    elif entries:
+        typer.echo(log_entries_text(entries))
+    else:
+        typer.echo(f"no logged answers{' matching ' + repr(query) if query else ''} in {path}", err=True)
+
+
+@logs_app.command("path")
+def logs_path() -> None:
+    """Print where the log is kept (RAG_DATA_DIR moves it).
+
+    Example: sqlite3 "$(rag logs path)" 'select question from answers'
+    """
+    from rag.logs import log_path
+
+    typer.echo(str(log_path()))
+
+
 def _run_with_progress(ev: Any, questions: list[Any], answer: Callable[[Any], Any], label: str) -> list[Any]:
-    update, stop = _progress_bar(label)
-    try:
-        return ev.run(questions, answer, update)
-    finally:
-        stop()
+    """``ev.run`` with, on a terminal, a bar counting the questions (its total known from the
+    start, so it shows a count and an ETA at once) and one line per question as it is done:
+    an answer with the embedded model takes 10-60 s, and a bar alone, which vanishes at the
+    end, says nothing about what happened. Nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return ev.run(questions, answer)
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True, highlight=False, markup=False), transient=True)
+    task = bar.add_task(label, total=len(questions))
+    done = 0
+
+    def answer_and_tell(q: Any) -> Any:
+        nonlocal done
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            got = answer(q)
+            outcome = "error" if got[0].error else "abstained" if got[0].abstained else "answered"
+            return got
+        finally:
+            done += 1
+            bar.console.print(f"{done}/{len(questions)} {q.id} ({q.language}, {q.kind}): {outcome} "
+                              f"in {time.perf_counter() - started:.1f} s")
+
+    with bar:
+        return ev.run(questions, answer_and_tell, lambda n, total: bar.update(task, completed=n))
 
 
 def main() -> None:

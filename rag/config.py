@@ -27,6 +27,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RAG_CACHE_DIR") or platformdirs.user_cache_dir("rag"))
 
 
+def data_dir() -> Path:
+    """Where rag keeps what a person would miss if it were deleted (the chat history, the
+    log of answers): ``platformdirs.user_data_dir("rag")``, or RAG_DATA_DIR when set."""
+    import platformdirs
+
+    return Path(os.environ.get("RAG_DATA_DIR") or platformdirs.user_data_dir("rag"))
+
+
 def env_threads() -> int | None:
     """RAG_THREADS, when set: the thread count for the embedders and the local LLM (None: one
     per core). A second busy process slows threads = cores down badly, so a user sharing the

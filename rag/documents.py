@@ -1,22 +1,27 @@
 """Read each file into a Document (finding them under the ingested paths is rag.sources).
 
-Text and Markdown follow the SPEC 2 paragraph rule on the file's own lines. HTML, PDF
-and DOCX are parsed by their libraries into blocks that a person can find again: HTML by
-the source line of each block, PDF by page and paragraph on the page, DOCX by paragraph
-position. A file that can't be read raises DocumentError naming the file and the reason;
-ingest records it as skipped and goes on.
+Each format's reader gives blocks with their location (text and Markdown: the SPEC 2
+rule on the file's lines, in ``rag.paragraphs``; HTML, PDF and DOCX: ``rag.formats``), and
+``rag.paragraphs.number_paragraphs`` numbers them. Text is decoded by ``rag.decoding``
+(UTF-8, UTF-16/32 with a byte-order mark, or a recognised legacy encoding). A file that
+can't be read raises DocumentError naming the file and the reason; ingest records it as
+skipped and goes on.
+
+``python -m rag.documents FILE...`` lists the paragraphs of files as they would be indexed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import stat
+import sys
 from pathlib import Path
 
+from rag.decoding import decode
 from rag.errors import DocumentError
-from rag.paragraphs import normalize_newlines, split_paragraphs
-from rag.types import Document, Paragraph
+from rag.formats import docx_blocks, html_blocks, pdf_blocks
+from rag.paragraphs import normalize_newlines, number_paragraphs, text_blocks
+from rag.types import Document
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ""}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -52,88 +57,37 @@ def read_document(path: Path, name: str) -> Document:
         raise DocumentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
     sha = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower()
+    encoding = None
     if suffix == ".pdf":
-        kind, paragraphs = "pdf", _pdf_paragraphs(name, path)
+        kind, blocks = "pdf", pdf_blocks(name, path)
     elif suffix == ".docx":
-        kind, paragraphs = "docx", _docx_paragraphs(name, path)
+        kind, blocks = "docx", docx_blocks(name, path)
     else:
-        text = _decode(name, data)
+        text, encoding = decode(name, data)
+        text = normalize_newlines(text)
         if suffix in HTML_SUFFIXES:
-            kind, paragraphs = "html", _html_paragraphs(name, text)
+            kind, blocks = "html", html_blocks(text)
         else:
             kind = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
-            paragraphs = split_paragraphs(name, text)
+            blocks = text_blocks(text)
+    paragraphs = number_paragraphs(name, blocks)
     if not paragraphs:
         raise DocumentError(f"{name}: empty file (no text to index)")
-    return Document(name, sha, kind, tuple(paragraphs))
+    return Document(name, sha, kind, tuple(paragraphs), encoding)
 
 
-def _decode(name: str, data: bytes) -> str:
-    if b"\x00" in data[:8192]:
-        raise DocumentError(f"{name}: binary file (NUL bytes), not text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
-        raise DocumentError(
-            f"{name}: not valid UTF-8 at line {line} (byte {exc.start}); re-save it as UTF-8"
-        ) from exc
-    return normalize_newlines(text)
+def _main(argv: list[str]) -> int:
+    """List each file's paragraphs as they would be indexed and cited."""
+    for name in argv:
+        try:
+            doc = read_document(Path(name), name)
+        except DocumentError as exc:
+            print(f"skipped {exc.message}", file=sys.stderr)
+            continue
+        for p in doc.paragraphs:
+            print(f"{p.file} {p.location()}: {p.text[:100]!r}")
+    return 0
 
 
-_BLOCKS = ["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "th",
-           "dt", "dd", "figcaption", "caption", "title"]
-
-
-def _html_paragraphs(name: str, text: str) -> list[Paragraph]:
-    """Innermost block elements in document order, each cited by its source lines."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(text, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
-    paragraphs: list[Paragraph] = []
-    for el in soup.find_all(_BLOCKS):
-        if el.find(_BLOCKS):
-            continue  # its inner blocks are paragraphs of their own
-        body = re.sub(r"\s+", " ", el.get_text(" ")).strip()
-        if body:
-            start = el.sourceline or 1
-            end = start + str(el).count("\n")
-            paragraphs.append(Paragraph(name, len(paragraphs) + 1, start, end, body))
-    return paragraphs
-
-
-def _pdf_paragraphs(name: str, path: Path) -> list[Paragraph]:
-    """The paragraph rule applied to each page's text; citations give page + ¶ on page."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        pages = [page.extract_text() or "" for page in PdfReader(path).pages]
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise DocumentError(f"{name}: unreadable PDF: {exc}") from exc
-    paragraphs: list[Paragraph] = []
-    for page_no, page_text in enumerate(pages, start=1):
-        for p in split_paragraphs(name, normalize_newlines(page_text)):
-            paragraphs.append(
-                Paragraph(name, len(paragraphs) + 1, p.start_line, p.end_line, p.text,
-                          page=page_no, page_paragraph=p.number)
-            )
-    return paragraphs
-
-
-def _docx_paragraphs(name: str, path: Path) -> list[Paragraph]:
-    """Non-empty Word paragraphs; the position among them stands in for a line number."""
-    import zipfile
-
-    import docx
-    from docx.opc.exceptions import OpcError
-
-    try:
-        document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError, OpcError) as exc:
-        raise DocumentError(f"{name}: unreadable DOCX: {exc}") from exc
-    texts = [p.text.strip() for p in document.paragraphs if p.text.strip()]
-    return [Paragraph(name, i, i, i, t) for i, t in enumerate(texts, start=1)]
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

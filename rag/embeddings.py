@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -99,6 +99,14 @@ class USEEmbedder:
         return _normalise(self._model.encode([text]))[0]
 
 
+class Part(NamedTuple):
+    """One model's share of a vector: where it lies, its weight, and the model's id."""
+
+    span: slice
+    weight: float
+    model: str
+
+
 class FusedEmbedder:
     """Weighted concatenation of normalised embeddings (see module docstring)."""
 
@@ -107,12 +115,22 @@ class FusedEmbedder:
         self._parts = [(e, math.sqrt(w / total)) for e, w in parts]
         self.id = "+".join(f"{e.id}*{w / total:.2f}" for e, w in parts)
         self.dim = sum(e.dim for e, _ in parts)
+        starts = [sum(e.dim for e, _ in parts[:i]) for i in range(len(parts))]
+        self.layout = [Part(slice(a, a + e.dim), w / total, e.id) for a, (e, w) in zip(starts, parts, strict=True)]
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return np.hstack([e.embed_passages(texts) * s for e, s in self._parts]).astype(np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         return np.concatenate([e.embed_query(text) * s for e, s in self._parts]).astype(np.float32)
+
+
+def vector_parts(embedder: Embedder) -> list[Part]:
+    """Each model's share of EMBEDDER's vectors: one part for a single model. Retrieval
+    centres and compares each model's part on its own, because each model has its own
+    language bias and its own spread of cosines (rag.retrieval)."""
+    layout = getattr(embedder, "layout", None)
+    return list(layout) if layout else [Part(slice(0, embedder.dim), 1.0, embedder.id)]
 
 
 class OpenAIEmbedder:

@@ -21,6 +21,7 @@ from typing import Any
 
 from rag.errors import OutputError, RagError, UsageError
 from rag.lang import normalize
+from rag.lines import read_jsonl
 from rag.types import Answer, Citation
 
 KINDS = ("same-language", "cross-language", "multi-document", "unanswerable")
@@ -63,23 +64,23 @@ class Row:
 
 def load_questions(path: Path) -> list[Question]:
     """Read an eval JSONL file; a malformed line is a usage error naming the line."""
-    questions = []
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 may be in a question
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read evaluation set {path}: {exc.strerror}") from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    questions = []
+    for line in read_jsonl(data):
         try:
-            d = json.loads(line)
+            if line.error:
+                raise ValueError(line.error)
+            d = line.value
             questions.append(Question(
                 d["id"], d["question"], d["language"], d["kind"],
                 frozenset((g["file"], int(g["paragraph"])) for g in d["gold"]),
                 tuple(tuple(v) for v in d["facts"]),
             ))
-        except (ValueError, KeyError, TypeError, RecursionError) as exc:
-            raise UsageError(f"{path}:{n}: not an evaluation question ({exc})") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path}:{line.number}: not an evaluation question ({exc})") from exc
     return questions
 
 
@@ -121,7 +122,8 @@ def aggregate(rows: list[Row]) -> dict[str, Any]:
     timings: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         for stage, ms in r.timings_ms.items():
-            timings[stage].append(ms)
+            if ms is not None:  # a stage that did not run (no model: no first token) has no time
+                timings[stage].append(ms)
     return {
         "questions": len(rows),
         "hit_at_k": _mean([r.hit for r in answerable]),
@@ -220,18 +222,18 @@ def compare_markdown(ours: dict[str, Any], baseline: dict[str, Any], title: str)
 
 def read_answers(path: Path) -> dict[str, Answer]:
     """SPEC 4 answer objects by id, from a JSONL file (another system's output)."""
-    answers = {}
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read answers file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read answers file {path}: {exc.strerror or exc}") from exc
+    answers = {}
+    for line in read_jsonl(data):
         try:
-            d = json.loads(line)
+            if line.error:
+                raise ValueError(line.error)
+            d = line.value
             d["citations"] = [Citation(**c) for c in d.get("citations") or []]
             answers[str(d["id"])] = Answer(**d)
-        except (ValueError, KeyError, TypeError, RecursionError) as exc:
-            raise UsageError(f"{path}:{n}: not a SPEC 4 answer object ({exc})") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UsageError(f"{path}:{line.number}: not a SPEC 4 answer object ({exc})") from exc
     return answers

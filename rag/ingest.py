@@ -217,6 +217,8 @@ def _read(todo: list[tuple[Source, FileRecord | None, str]], max_chars: int, rep
             if old is not None and old.state != DONE:
                 writer.remove([old])  # its chunks are already gone; drop the stale entry
             continue
+        if doc.encoding not in (None, "utf-8"):
+            report.encodings[name] = doc.encoding
         chunks = chunk_paragraphs(doc.paragraphs, max_chars)
         record = FileRecord(name, doc.sha256, DONE, doc.kind, len(doc.paragraphs), len(chunks),
                             str(source.root), source.relpath)

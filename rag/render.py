@@ -1,4 +1,5 @@
-"""Turn library results into terminal text or JSON; no work happens here."""
+"""Turn library results into terminal text or JSON, and say where a citation points for
+every output; no work happens here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rag.batch import Summary
     from rag.index import FileRecord, Status
+    from rag.logs import Entry
     from rag.types import Answer, Citation, IngestReport, RemoveReport
 
 
@@ -33,6 +35,8 @@ def ingest_text(report: IngestReport) -> str:
         f"in {report.seconds:.1f} s",
         _holds(report.paragraphs, report.chunks),
     ]
+    if report.encodings:
+        lines.append(encodings_line(report.encodings))
     lines += [f"skipped {s.path}: {s.reason}" for s in report.skipped]
     return "\n".join(lines)
 
@@ -75,6 +79,20 @@ def ls_text(records: list[FileRecord]) -> str:
     return "\n".join(lines)
 
 
+def encodings_line(encodings: dict[str, str], shown: int = 3) -> str:
+    """``read 3 files not in UTF-8: 2 as cp1256 (a.txt, b.txt), 1 as big5 (c.txt)``, so a
+    wrong guess can be seen and the file converted."""
+    by: dict[str, list[str]] = {}
+    for name, encoding in encodings.items():
+        by.setdefault(encoding, []).append(name)
+    parts = []
+    for encoding, names in sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+        parts.append(f"{len(names)} as {encoding} ({listed})")
+    noun = "file" if len(encodings) == 1 else "files"
+    return f"read {len(encodings)} {noun} not in UTF-8: " + ", ".join(parts)
+
+
 def status_text(status: Status) -> str:
     lines = [
         f"store:      {status.location}",
@@ -93,9 +111,9 @@ def status_text(status: Status) -> str:
 
 
 def citation_line(c: Citation) -> str:
-    """``[2] 003_3e9024b6c632520f.txt ¶26 (line 55)`` as SPEC 2 shows citations."""
-    lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
-    return f"[{c.marker}] {c.file} ¶{c.paragraph} ({lines})"
+    """``[2] 003_3e9024b6c632520f.txt ¶26 (line 55)`` as SPEC 2 shows citations; a PDF's
+    ``[1] lighthouse.pdf p. 2 ¶3``, a DOCX's ``[1] notes.docx ¶4``."""
+    return f"[{c.marker}] {c.file} {c.location()}"
 
 
 def answer_text(answer: Answer, quotes: bool = True) -> str:
@@ -117,3 +135,23 @@ def batch_summary_text(s: Summary) -> str:
     kept = f", {s.skipped} already in {s.output.name}" if s.skipped else ""
     return (f"answered {s.answered}, abstained {s.abstained}, failed {s.failed}{kept} "
             f"in {s.seconds:.1f} s -> {s.output}")
+
+
+def log_entries_text(entries: list[Entry]) -> str:
+    """``rag logs``: each entry's header, question (and what was typed, when a chat
+    rewrote it), the answer and its citation lines; newest first, as given."""
+    from rag.types import Citation
+
+    blocks = []
+    for e in entries:
+        state = "error" if e.error else "abstained" if e.abstained else f"{len(e.citations)} citation(s)"
+        lines = [f"#{e.id}  {e.datetime_utc}  {e.command}  {e.model}  {state}  {e.index}", f"Q: {e.question}"]
+        if e.asked != e.question:
+            lines.append(f"   (typed: {e.asked})")
+        lines.append(f"A: {e.answer}" if not e.error else f"error: {e.error}")
+        # Only the fields every logged citation has: a row written by another rag version
+        # may carry more (or fewer optional) keys than today's Citation.
+        lines += [f"   {citation_line(Citation(c['marker'], c['file'], c['paragraph'], c['start_line'], c['end_line'], ''))}"
+                  for c in e.citations]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,7 +1,8 @@
 """Shared fixtures for the foundation tests (documents, chunks, index, ingest, CLI).
 
 - Every test runs in its own tmp_path as cwd, with the RAG_* / OPENAI_* settings
-  cleared, so nothing leaks in from the shell or writes into the repository.
+  cleared and RAG_DATA_DIR (chat history, answer log) inside tmp_path, so nothing leaks
+  in from the shell or writes into the repository or the user's data folder.
   RAG_CACHE_DIR is deliberately left alone: it holds the assembled 1.1 GB LLM.
 - ``fake_embedder`` is a tiny deterministic Embedder for unit tests of the index and
   ingest; it records every call so a test can prove nothing was re-embedded.
@@ -46,6 +47,7 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))  # chat history and the answer log
     monkeypatch.chdir(tmp_path)  # the default index ./.rag lands in tmp_path, never the repo
 
 

@@ -25,7 +25,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import RAG_BIN, SAMPLE_CORPUS, RealIndex
-from rag.batch import read_entries, read_questions, worker_count
+from rag.batch import worker_count
+from rag.batch_in import read_entries
 from rag.cli import app
 from test_answer import assert_contract
 
@@ -115,15 +116,15 @@ def test_malformed_lines_and_repeated_ids_become_error_entries(index_dir: str, t
     assert re.match(r"answered \d, abstained \d, failed 5 in ", run.stderr.strip().splitlines()[-1])
 
 
-def test_txt_ids_are_line_numbers_and_md_resume_answers_only_new_lines(index_dir: str, tmp_path: Path) -> None:
+def test_txt_ids_name_lines_and_md_resume_answers_only_new_lines(index_dir: str, tmp_path: Path) -> None:
     questions = tmp_path / "q.txt"
     questions.write_text("Where was the 10th foundry forum held?\n\n有多少家上合組織國家的企業已經落戶重慶？\n", encoding="utf-8")
     report = tmp_path / "report.md"
 
     assert rag("batch", str(questions), "-o", str(report), "--index", index_dir, "--llm", "none").returncode == 0
     first = report.read_text(encoding="utf-8")
-    assert [e[0] for e in read_entries(report)] == ["1", "3"]  # line numbers; the blank line 2 is passed over
-    assert "## 3 · 有多少家上合組織國家的企業已經落戶重慶？" in first and "003_3e9024b6c632520f.txt" in first
+    assert [e[0] for e in read_entries(report)] == ["line-1", "line-3"]  # the blank line 2 is passed over
+    assert "## line-3 · 有多少家上合組織國家的企業已經落戶重慶？" in first and "003_3e9024b6c632520f.txt" in first
 
     with questions.open("a", encoding="utf-8") as f:
         f.write("كم شركة تعمل في قطاع صناعة السيارات بمقاطعة خنان؟\n")
@@ -133,7 +134,7 @@ def test_txt_ids_are_line_numbers_and_md_resume_answers_only_new_lines(index_dir
     assert re.match(r"answered 1, abstained 0, failed 0, 2 already in report\.md in ", run.stderr.splitlines()[-1])
     after = report.read_text(encoding="utf-8")
     assert after.startswith(first)  # what was there is kept as it was
-    assert [e[0] for e in read_entries(report)] == ["1", "3", "4"]
+    assert [e[0] for e in read_entries(report)] == ["line-1", "line-3", "line-4"]
 
 
 def test_resume_keeps_answers_and_retries_failures_and_cut_off_lines(index_dir: str, tmp_path: Path) -> None:
@@ -176,23 +177,16 @@ def test_csv_output_is_flat_and_csv_input_may_lack_ids(index_dir: str, tmp_path:
     out = tmp_path / "out.csv"
 
     assert rag("batch", str(questions), "-o", str(out), "--index", index_dir, "--llm", "none").returncode == 0
-    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfid,")  # a BOM, so Excel reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"), newline="")))
     assert [r["id"] for r in rows] == ["forum", "line-4"]
     assert list(rows[0]) == ["id", "question", "answer", "abstained", "citations", "error"]
     for r in rows:
         assert r["abstained"] == "false" and r["error"] == ""
-        assert re.fullmatch(r"\S+\.txt ¶\d+ \(L\d+-\d+\)(; \S+\.txt ¶\d+ \(L\d+-\d+\))*", r["citations"]), r
+        cited = r"\[\d+\] \S+\.txt ¶\d+ \((line \d+|lines \d+-\d+)\)"  # as the terminal shows it
+        assert re.fullmatch(rf"{cited}(; {cited})*", r["citations"]), r
         assert "[1]" in r["answer"]
     assert "003_3e9024b6c632520f.txt ¶" in rows[1]["citations"]
-
-
-def test_read_questions_reports_duplicates_by_line(tmp_path: Path) -> None:
-    path = tmp_path / "q.csv"
-    path.write_text("id,question\nx,first\ny,second\nx,third\n,fourth\n", encoding="utf-8")
-    items = read_questions(path)
-    assert [(i.id, i.error) for i in items] == [
-        ("x", None), ("y", None), ("line-4", "line 4: duplicate id 'x' (first at line 2)"), ("line-5", None),
-    ]
 
 
 def test_a_terminal_gets_a_progress_bar_with_an_eta(index_dir: str, tmp_path: Path) -> None:
@@ -237,7 +231,7 @@ def test_a_killed_batch_keeps_every_answer_it_wrote_and_resume_finishes(index_di
     assert subprocess.run([*command, "--resume"], capture_output=True, timeout=600).returncode == 0
 
     ids = [a["id"] for a in jsonl(out)]
-    assert sorted(ids, key=int) == [str(n) for n in range(1, len(lines) + 1)]  # each once, none lost
+    assert sorted(ids) == [f"line-{n}" for n in range(1, len(lines) + 1)]  # each once, none lost
     assert ids[: len(written)] == [a["id"] for a in written]
 
 
@@ -273,11 +267,20 @@ def test_usage_errors_exit_2_and_name_the_file(runner: CliRunner, tmp_path: Path
     assert not (tmp_path / "out.jsonl").exists()  # nothing written, no model loaded
 
 
-def test_workers_apply_only_to_a_model_server() -> None:
-    assert worker_count("openai:qwen", 4) == (4, None)
-    assert worker_count("local", 1) == (1, None)
-    n, note = worker_count("local", 4)
+class Backend:
+    """Stands in for a loaded LLM: worker_count reads only whether it answers concurrently."""
+
+    def __init__(self, concurrent: bool) -> None:
+        self.concurrent = concurrent
+
+
+def test_workers_follow_what_the_loaded_backend_says() -> None:
+    assert worker_count(Backend(concurrent=True), 4, "openai:qwen") == (4, None)
+    assert worker_count(Backend(concurrent=False), 1, "local") == (1, None)
+    n, note = worker_count(Backend(concurrent=False), 4, "local")
     assert n == 1 and note and "--workers 4 ignored" in note and "--llm local" in note
+    n, note = worker_count(None, 2, "none")  # no model at all: one question at a time
+    assert n == 1 and note and "--workers 2 ignored: --llm none" in note
 
 
 def test_more_workers_with_a_local_model_says_so(runner: CliRunner, index_dir: str, tmp_path: Path) -> None:
@@ -351,6 +354,6 @@ def test_workers_answer_at_once_through_a_model_server(
     assert result.exit_code == 0, result.output
     assert FakeModelServer.most >= 2  # requests overlapped
     answers = jsonl(tmp_path / "a.jsonl")
-    assert sorted(a["id"] for a in answers) == ["1", "2", "3", "4"]
+    assert sorted(a["id"] for a in answers) == ["line-1", "line-2", "line-3", "line-4"]
     assert all(a["error"] is None for a in answers)
     assert sum(bool(a["citations"]) for a in answers) >= 3  # the server's sentences were cited

@@ -77,7 +77,8 @@ def test_ingest_json_has_exactly_the_spec_keys(runner: CliRunner, corpus: Path, 
     result = runner.invoke(app, ["ingest", str(corpus), "--index", "idx", "--json"])
     assert result.exit_code == 0, result.output
     report = _json_line(result.stdout)
-    assert list(report) == SPEC_KEYS
+    assert list(report) == [*SPEC_KEYS, "encodings"]  # the one key added to SPEC 3's: files not in UTF-8
+    assert report["encodings"] == {}
     assert (report["added"], report["updated"], report["removed"], report["unchanged"]) == (5, 0, 0, 0)
     assert report["skipped"] == []
     assert report["paragraphs"] == TOTAL_PARAGRAPHS

@@ -130,7 +130,7 @@ def _fifo(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("breaker", "reason"), [
-    (_break_utf8, "not valid UTF-8 at line 2"),
+    (_break_utf8, "not UTF-8 (from line 2"),
     (_dangle, "cannot read"),
     (_fifo, "not a regular file"),
 ])

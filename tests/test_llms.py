@@ -232,6 +232,14 @@ def test_local_model_loads_once(local_llm: llms.LLM) -> None:
     assert load_llm("local") is local_llm
 
 
+def test_only_a_model_server_says_it_answers_concurrently(local_llm: llms.LLM,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing is sent: no question asked
+    server = load_llm("openai:some-model")
+    assert server is not None and server.concurrent is True
+    assert local_llm.concurrent is False  # rag batch --workers gives the embedded model one question at a time
+
+
 def test_prompt_longer_than_the_context_is_a_model_error(local_llm: llms.LLM) -> None:
     messages = [{"role": "user", "content": "word " * 5000}]
     with pytest.raises(ModelError, match="context"):

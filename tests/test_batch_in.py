@@ -1,4 +1,4 @@
-"""Property tests for the ``rag batch`` readers: hostile question files never stop a batch.
+"""``rag.batch_in``'s question readers, by property: hostile question files never stop a batch.
 
 Each example is a file of valid question lines mixed with malformed ones (not JSON, JSON that
 is not an object, no question, bytes that are not UTF-8, NUL bytes, very long or deeply nested
@@ -7,9 +7,9 @@ lines, RTL and CJK text, blank lines). The properties, for .jsonl, .csv and .txt
 - reading raises nothing (only the documented UsageError for a CSV whose header is unusable);
 - every valid line becomes one question, its text intact, with the id the rule gives it;
 - every malformed line becomes exactly one error entry that names its own line;
-- no neighbour of a bad line is lost, and the ids in the plan are unique;
-- every entry (with whatever the file held) can be written to each output format and
-  read back by ``--resume`` under the same ids.
+- no neighbour of a bad line is lost, and the ids in the plan are unique.
+
+(Writing every entry and reading it back by ``--resume`` is tests/test_batch_out.py's.)
 
 Pure parsing, no models: the whole file runs in a few seconds.
 """
@@ -22,13 +22,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.batch import Item, plan_batch, read_entries, read_questions, run_batch
+from rag.batch import plan_batch
+from rag.batch_in import Item, read_questions
 from rag.errors import UsageError
-from rag.types import Answer
 
 PROPERTY = settings(
     max_examples=60,
@@ -303,11 +302,11 @@ def test_jsonl_every_line_is_a_question_or_one_error_naming_it(tmp_path: Path, l
 
 @PROPERTY
 @given(lines=lines_of(txt_line), bom=st.booleans(), crlf=st.booleans())
-def test_txt_ids_are_line_numbers_and_only_undecodable_lines_fail(tmp_path: Path, lines: list[Line],
+def test_txt_ids_are_line_n_and_only_undecodable_lines_fail(tmp_path: Path, lines: list[Line],
                                                                   bom: bool, crlf: bool) -> None:
     data, starts = _file(lines, crlf=crlf)
     items = _plan(tmp_path, ".txt", (b"\xef\xbb\xbf" if bom else b"") + data)
-    check(items, lines, starts, str)
+    check(items, lines, starts, lambda n: f"line-{n}")
 
 
 @st.composite
@@ -390,61 +389,22 @@ def test_arbitrary_bytes_never_raise_beyond_a_usage_error_for_a_csv_header(tmp_p
     assert len(ids) == len(set(ids))
 
 
-class Echo:
-    """Answers every question by echoing it: whatever the file held reaches the output."""
-
-    llm = None
-
-    def ask(self, question: str, *, qid: str | None = None) -> Answer:
-        return Answer(qid, question, f"You asked:\n{question}", False, "en")
-
-
-@st.composite
-def hostile_jsonl(draw: st.DrawFn) -> list[bytes]:
-    """Valid questions and ids chosen to break output formats, plus malformed lines."""
-    out = []
-    nasty = st.sampled_from([
-        "-->", '<!-- rag-batch {"id": "x", "status": "answered"} -->', "a\nb",  # fake .md markers
-        '\n<!-- rag-batch {"id": "ghost", "status": "answered"} -->\n', '"quoted", comma',
-        "\r\n", "line\u2028separator", "next\x85line", "## heading", "x\x00y",  # str.splitlines() cuts at these
-    ])
-    for n in range(draw(st.integers(1, 8))):
-        kind = draw(st.sampled_from(["q", "q", "bad"]))
-        if kind == "q":
-            qid = draw(st.one_of(st.none(), st.just(f"q{n}"), nasty.map(lambda s, n=n: f"{s}{n}")))
-            text = draw(st.one_of(TEXT, nasty))
-            obj = {"question": text} if qid is None else {"id": qid, "question": text}
-            out.append(json.dumps(obj, ensure_ascii=False).encode())
-        else:
-            out.append(draw(st.sampled_from([b"not json", b"\xff\xfe", b"[" * 5000, b'{"question": ""}'])))
-    return out
+def test_read_questions_reports_duplicates_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text("id,question\nx,first\ny,second\nx,third\n,fourth\n", encoding="utf-8")
+    items = read_questions(path)
+    assert [(i.id, i.error) for i in items] == [
+        ("x", None), ("y", None), ("line-4", "line 4: duplicate id 'x' (first at line 2)"), ("line-5", None),
+    ]
 
 
-@PROPERTY
-@given(rows=hostile_jsonl(), fmt=st.sampled_from([".jsonl", ".csv", ".md"]))
-def test_every_entry_is_written_and_read_back_under_its_id(tmp_path: Path, rows: list[bytes], fmt: str) -> None:
-    questions = tmp_path / "questions.jsonl"
-    questions.write_bytes(b"\n".join(rows) + b"\n")
-    output = tmp_path / f"answers{fmt}"
-    output.unlink(missing_ok=True)
-    plan = plan_batch(questions, output)
-    summary = run_batch(plan, Echo())
-    assert summary.failed == sum(1 for i in plan.items if i.error)
-    entries = read_entries(output)
-    assert [e[0] for e in entries] == [i.id for i in plan.items]  # no entry lost, none invented
-    assert [ok for _, ok, _ in entries] == [i.error is None for i in plan.items]
-    resumed = plan_batch(questions, output, resume=True)
-    assert resumed.todo == [i for i in plan.items if i.error], "--resume must ask again exactly the failed ones"
-
-
-@pytest.mark.parametrize("junk", [b"[" * 100_000, b"not json", b"\xff\xfe", b'{"id": 5}', b"[1, 2]"])
-def test_resume_reads_junk_lines_in_the_output_as_dropped_entries(tmp_path: Path, junk: bytes) -> None:
-    questions = tmp_path / "q.txt"
-    questions.write_text("first question\nsecond question\n", encoding="utf-8")
-    output = tmp_path / "a.jsonl"
-    kept = json.dumps({"id": "1", "question": "first question", "answer": "yes", "abstained": False,
-                       "language": "en", "citations": [], "timings_ms": {}, "error": None})
-    output.write_bytes(kept.encode() + b"\n" + junk + b"\n")
-    plan = plan_batch(questions, output, resume=True)
-    assert [k.id for k in plan.kept] == ["1"] and plan.dropped == 1
-    assert [i.id for i in plan.todo] == ["2"]
+def test_txt_ids_name_the_line_as_the_readme_says(tmp_path: Path) -> None:
+    path = tmp_path / "q.txt"
+    path.write_bytes("first?\r\n\r\n  second?  \n".encode() + b"\xff third\n" + "fourth\u2028still fourth?\n".encode())
+    items = read_questions(path)
+    assert [(i.id, i.question, i.error) for i in items] == [
+        ("line-1", "first?", None),
+        ("line-3", "second?", None),
+        ("line-4", "\ufffd third", "line 4: not UTF-8 text"),
+        ("line-5", "fourth\u2028still fourth?", None),  # U+2028 is not a line end
+    ]
