@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from itertools import groupby
 from pathlib import Path
 from types import FrameType
 
@@ -187,7 +188,7 @@ def _plan(found: list[Source], manifest: dict[str, FileRecord], paths: list[Path
     return plan
 
 
-@dataclass
+@dataclass(eq=False)  # one file is itself only: batches are cut into runs by identity
 class _File:
     """A file read and chunked, collecting its vectors until it can be written."""
 
@@ -269,23 +270,13 @@ def _embed(files: list[_File], embedder: Embedder, writer: _Writer, report: Inge
         vectors = embedder.embed_passages([c.text for _, c in batch])
         speed.add(len(batch), time.perf_counter() - t0)
         start = 0
-        for f, n in _runs([f for f, _ in batch]):
+        for f, run in groupby(f for f, _ in batch):
+            n = sum(1 for _ in run)
             f.take(vectors[start : start + n])
             start += n
         done += len(batch)
         if progress:
             progress(done, len(queue))
-
-
-def _runs(owners: list[_File]) -> Iterator[tuple[_File, int]]:
-    """(file, how many) for each run of consecutive chunks of one file in a batch."""
-    i = 0
-    while i < len(owners):
-        j = i
-        while j < len(owners) and owners[j] is owners[i]:
-            j += 1
-        yield owners[i], j - i
-        i = j
 
 
 def _warn_if_long(f: _File, rate: float, warned: set[str], notify: Notify) -> None:
