@@ -9,6 +9,7 @@ stdout; progress and errors go to stderr. Only RagError is caught: it prints one
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -158,30 +159,85 @@ def ingest(
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed everything again.")] = False,
+    sync: Annotated[bool, typer.Option("--sync", help="Make the index exactly PATHs: also remove every file indexed from elsewhere.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed PATHs again.")] = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Make the index match PATHs: add new files, re-embed changed ones, remove vanished ones.
+    """Add and update the documents under PATHs; remove the ones that vanished from under them.
+
+    Files indexed from other folders stay (`rag rm` removes, `--sync` mirrors). Only new or changed files are embedded. Ctrl-C stops within a second or two and keeps every file finished before it.
 
     Example: rag ingest examples/corpus --json
     """
+    from rag.ingest import IngestInterrupted
     from rag.ingest import ingest as run_ingest
-    from rag.render import ingest_text, to_json
+    from rag.render import ingest_text, interrupted_text, to_json
 
+    # Ctrl-C is how a long ingest stops. A parent that ignores SIGINT (nohup, a background
+    # job) passes that on, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = Settings(index_dir=index, chroma_url=chroma_url, embed=embed)
+    interrupted = False
     with _errors(debug):
         update, stop = _progress_bar()
         try:
-            report = run_ingest(paths, settings, rebuild=rebuild, progress=update)
+            report = run_ingest(paths, settings, rebuild=rebuild, sync=sync, progress=update,
+                                notify=lambda line: typer.echo(line, err=True))
+        except IngestInterrupted as exc:
+            report, interrupted = exc.report, True
         finally:
             stop()
-    if json_out:
-        typer.echo(to_json(report))
-    else:
-        typer.echo(ingest_text(report))
+    typer.echo(to_json(report) if json_out else ingest_text(report))
+    if interrupted:
+        typer.echo(interrupted_text(report), err=True)
+        raise typer.Exit(130)
     if report.skipped and not (report.added or report.updated or report.unchanged):
         raise typer.Exit(1)  # nothing usable was given
+
+
+@app.command("rm")
+def remove(
+    paths: Annotated[list[str], typer.Argument(help="Files or folders on disk, or names as `rag ls` shows them.")],
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove files or folders from the index (the files on disk are not touched).
+
+    A PATH is the place of a file or folder on disk (it may be gone already) or a name as citations and `rag ls` show it. If one PATH matches nothing, nothing is removed.
+
+    Example: rag rm examples/corpus/003_3e9024b6c632520f.txt
+    """
+    from rag.ingest import remove as run_remove
+    from rag.render import remove_text, to_json
+
+    with _errors(debug):
+        report = run_remove(paths, Settings(index_dir=index, chroma_url=chroma_url))
+    typer.echo(to_json(report) if json_out else remove_text(report))
+
+
+@app.command("ls")
+def list_files(
+    paths: Annotated[list[str] | None, typer.Argument(help="Only these files or folders (as for `rag rm`).")] = None,
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the indexed files: paragraphs, chunks, state, and the folder each was read from.
+
+    Example: rag ls --json
+    """
+    from rag.index import open_index
+    from rag.render import ls_json, ls_text
+    from rag.sources import select
+
+    with _errors(debug):
+        records = list(open_index(index, chroma_url).files().values())
+        records = select(records, paths) if paths else sorted(records, key=lambda r: r.name)
+    typer.echo(ls_json(records) if json_out else ls_text(records))
 
 
 @app.command()
