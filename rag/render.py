@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rag.batch import Summary
+    from rag.config import Threads
     from rag.index import Status
     from rag.logs import Entry
     from rag.types import Answer, Citation, IngestReport
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
 def to_json(obj: object) -> str:
     """One-line JSON of a dataclass, keeping Arabic and Chinese readable."""
     return json.dumps(asdict(obj), ensure_ascii=False)  # type: ignore[call-overload]
+
+
+def status_json(status: Status, threads: Threads) -> str:
+    """``rag status --json``: the index's Status, plus the thread counts under "threads"."""
+    return json.dumps({**asdict(status), "threads": asdict(threads)}, ensure_ascii=False)
 
 
 def ingest_text(report: IngestReport) -> str:
@@ -46,7 +52,7 @@ def encodings_line(encodings: dict[str, str], shown: int = 3) -> str:
     return f"read {len(encodings)} {noun} not in UTF-8: " + ", ".join(parts)
 
 
-def status_text(status: Status) -> str:
+def status_text(status: Status, threads: Threads) -> str:
     lines = [
         f"store:      {status.location}",
         f"files:      {status.files}",
@@ -54,6 +60,8 @@ def status_text(status: Status) -> str:
         f"chunks:     {status.chunks} (store holds {status.chunks_in_store})",
         f"embedder:   {status.embedder} ({status.dim} dims)",
         f"chunking:   {status.chunking}",
+        f"threads:    e5 {threads.e5}, use {threads.use}, llm generate {threads.generate}, "
+        f"llm prompt {threads.prompt} ({threads.source})",
     ]
     if status.pending:
         lines.append(
