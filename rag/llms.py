@@ -281,11 +281,11 @@ class LlamaCppLLM:
         return (opener, closing) if closing else None
 
     def _llama_state(self, saved: SavedPrefix) -> LlamaState:
-        """SAVED as llama-cpp's LlamaState. Only the context state is kept on disk: the
-        logits array LlamaState also carries (n_batch x vocabulary, ~300 MB here) is unused
-        without ``logits_all``, and ``generate`` decodes the rest of the prompt (at least
-        one token) before it samples, so one row of zeros stands for it (load_state
-        broadcasts it over the rows it clears)."""
+        """SAVED as llama-cpp's LlamaState. Only the context state is kept on disk, not the
+        logits LlamaState also carries (a vocabulary-sized row per token: ~85 MB for this
+        model's system turn): they are unused without ``logits_all``, and ``generate``
+        decodes the rest of the prompt (at least one token) before it samples. One row of
+        zeros stands for them (``load_state`` broadcasts it over the rows it clears)."""
         import numpy as np
         from llama_cpp import LlamaState
 
