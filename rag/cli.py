@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from rag.config import DEFAULT_EMBED, DEFAULT_INDEX, DEFAULT_LLM, DEFAULT_TOP_K, Settings
+from rag.config import DEFAULT_EMBED, DEFAULT_INDEX, DEFAULT_LLM, DEFAULT_TOP_K, Settings, resolve_threads
 from rag.errors import RagError, UsageError
 
 
@@ -76,6 +76,13 @@ LlmOpt = Annotated[
 TopKOpt = Annotated[int, typer.Option("--top-k", min=1, max=50, metavar="N", help="Passages retrieved per question.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+# No envvar=: RAG_THREADS is read in rag.config, which also holds the per-component defaults.
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, metavar="N",
+                 help="Threads for every model (embedders, local LLM); RAG_THREADS sets it too. "
+                      "Default: per component, as `rag status` shows."),
+]
 LogOpt = Annotated[
     bool, typer.Option("--log/--no-log", envvar="RAG_LOG", help="Append each answer to the log that `rag logs` shows (RAG_LOG=0: off).")
 ]
@@ -161,6 +168,7 @@ def ingest(
     embed: EmbedOpt = None,
     sync: Annotated[bool, typer.Option("--sync", help="Make the index exactly PATHs: also remove every file indexed from elsewhere.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed PATHs again.")] = False,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -177,9 +185,9 @@ def ingest(
     # Ctrl-C is how a long ingest stops. A parent that ignores SIGINT (nohup, a background
     # job) passes that on, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    settings = Settings(index_dir=index, chroma_url=chroma_url, embed=embed)
     interrupted = False
     with _errors(debug):
+        settings = Settings(index_dir=index, chroma_url=chroma_url, embed=embed, threads=resolve_threads(threads))
         update, stop = _progress_bar()
         try:
             report = run_ingest(paths, settings, rebuild=rebuild, sync=sync, progress=update,
@@ -247,20 +255,24 @@ def status(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Show what is indexed: files, paragraphs, chunks, embedding model, store location.
+    """Show what is indexed (files, paragraphs, chunks, embedding model, store location) and the thread counts the models run with.
 
     Example: rag status --index .rag
     """
     from rag.index import index_status, open_index
-    from rag.render import status_text, to_json
+    from rag.render import status_json, status_text
 
     with _errors(debug, json_out):
+        threads = resolve_threads()
         st = index_status(open_index(index, chroma_url))
-    typer.echo(to_json(st) if json_out else status_text(st))
+    typer.echo(status_json(st, threads) if json_out else status_text(st, threads))
 
 
-def _settings(index: Path, chroma_url: str | None, embed: str | None, llm: str, top_k: int) -> Settings:
-    return Settings(index_dir=index, chroma_url=chroma_url, embed=embed, llm=llm, top_k=top_k)
+def _settings(index: Path, chroma_url: str | None, embed: str | None, llm: str, top_k: int,
+              threads: int | None) -> Settings:
+    """The Settings of a command that answers; call it inside ``_errors`` (RAG_THREADS may be bad)."""
+    return Settings(index_dir=index, chroma_url=chroma_url, embed=embed, llm=llm, top_k=top_k,
+                    threads=resolve_threads(threads))
 
 
 def _status(message: str) -> None:
@@ -278,6 +290,7 @@ def ask(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     log: LogOpt = True,
     debug: DebugOpt = False,
@@ -294,7 +307,7 @@ def ask(
     with _errors(debug):
         question = checked_question(_stdin_question() if question == "-" else question)
         _status("loading models…")
-        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
         screen = Screen()
         if json_out:
             answer = assistant.ask(question)
@@ -332,6 +345,7 @@ def chat(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each follow-up as rewritten, and timings.")] = False,
     log: LogOpt = True,
     debug: DebugOpt = False,
@@ -348,7 +362,7 @@ def chat(
 
     with _errors(debug):
         _status("loading index and models…")
-        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
         run_chat(assistant, verbose=verbose, on_answer=Recorder.for_assistant(assistant, "chat") if log else None)
 
 
@@ -363,6 +377,7 @@ def batch(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Answer every question in INPUT, writing each answer to OUTPUT as soon as it is made.
@@ -383,7 +398,7 @@ def batch(
             from rag.answer import Assistant
 
             _status("loading index and models…")
-            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
             n, note = worker_count(assistant.llm, workers, llm)  # the backend says if it answers at once
             if note:
                 typer.echo(note, err=True)
@@ -414,6 +429,7 @@ def evaluate(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run the evaluation set and print the SPEC 5 metrics; writes report.json and report.md.
@@ -436,7 +452,7 @@ def evaluate(
             from rag.answer import Assistant
 
             _status("loading models…")
-            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
             if baseline and assistant.llm is None:
                 raise UsageError("--baseline compares answers written by an LLM: use it without --llm none")
 

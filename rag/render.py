@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rag.batch import Summary
+    from rag.config import Threads
     from rag.index import FileRecord, Status
     from rag.logs import Entry
     from rag.types import Answer, Citation, IngestReport, RemoveReport
@@ -26,6 +27,11 @@ def _count(n: int, word: str) -> str:
 
 def _holds(paragraphs: int, chunks: int) -> str:
     return f"index now holds {_count(paragraphs, 'paragraph')} in {_count(chunks, 'chunk')}"
+
+
+def status_json(status: Status, threads: Threads) -> str:
+    """``rag status --json``: the index's Status, plus the thread counts under "threads"."""
+    return json.dumps({**asdict(status), "threads": asdict(threads)}, ensure_ascii=False)
 
 
 def ingest_text(report: IngestReport) -> str:
@@ -93,7 +99,7 @@ def encodings_line(encodings: dict[str, str], shown: int = 3) -> str:
     return f"read {len(encodings)} {noun} not in UTF-8: " + ", ".join(parts)
 
 
-def status_text(status: Status) -> str:
+def status_text(status: Status, threads: Threads) -> str:
     lines = [
         f"store:      {status.location}",
         f"files:      {status.files}",
@@ -101,6 +107,8 @@ def status_text(status: Status) -> str:
         f"chunks:     {status.chunks} (store holds {status.chunks_in_store})",
         f"embedder:   {status.embedder} ({status.dim} dims)",
         f"chunking:   {status.chunking}",
+        f"threads:    e5 {threads.e5}, use {threads.use}, llm generate {threads.generate}, "
+        f"llm prompt {threads.prompt} ({threads.source})",
     ]
     if status.pending:
         lines.append(
