@@ -15,10 +15,11 @@ Each size runs in a fresh subprocess, so peak RSS (ru_maxrss) is that size's own
 
 1. load the embedder and embed 8 texts to warm it up ("model load s", not counted below);
 2. first ingest: ``rag.ingest.ingest([corpus], Settings(index_dir=tmp, embed=SPEC))``;
-3. raw embedding: the same chunk texts, in the same groups the pipeline embeds (files
-   gathered until GROUP_CHUNKS chunks), through the same loaded embedder's
-   ``embed_passages``. Overhead = (ingest s - raw embed s) / raw embed s, by wall clock and
-   by process CPU time;
+3. raw embedding: the same chunk texts, in the pipeline's order (smallest file first), in
+   batches of rag.ingest.MAX_BATCH, through the same loaded embedder's ``embed_passages``.
+   The pipeline's own batches are sized to take ~0.5 s each (so Ctrl-C gets through), so
+   their cost against big batches counts as overhead. Overhead = (ingest s - raw embed s)
+   / raw embed s, by wall clock and by process CPU time;
 4. unchanged re-ingest in the same process (models loaded, modules imported);
 
 then, after the child exits, an unchanged re-ingest through the CLI in another fresh
@@ -176,22 +177,19 @@ def disk_bytes(folder: Path) -> int:
 
 
 def pipeline_groups(corpus: Path, max_chars: int) -> list[list[str]]:
-    """The chunk texts ingest embeds, in the same groups (see rag.ingest.ingest)."""
+    """The chunk texts ingest embeds, in its order (see rag.ingest), cut into MAX_BATCH."""
     from rag.chunks import chunk_paragraphs
-    from rag.documents import find_sources, read_document
-    from rag.ingest import GROUP_CHUNKS
+    from rag.documents import read_document
+    from rag.ingest import MAX_BATCH
+    from rag.sources import find_sources
 
-    groups: list[list[str]] = []
-    group: list[str] = []
     sources, _ = find_sources([corpus])
+    files = []
     for source in sources:
-        group += [c.text for c in chunk_paragraphs(read_document(source.path, source.name).paragraphs, max_chars)]
-        if len(group) >= GROUP_CHUNKS:
-            groups.append(group)
-            group = []
-    if group:
-        groups.append(group)
-    return groups
+        chunks = chunk_paragraphs(read_document(source.path, source.relpath).paragraphs, max_chars)
+        files.append((len(chunks), source.relpath, [c.text for c in chunks]))
+    texts = [t for _, _, file_texts in sorted(files) for t in file_texts]
+    return [texts[i : i + MAX_BATCH] for i in range(0, len(texts), MAX_BATCH)]
 
 
 def child(args: argparse.Namespace) -> None:
@@ -211,10 +209,13 @@ def child(args: argparse.Namespace) -> None:
     res["embedder"] = embedder.id
 
     started = time.perf_counter()
+    shown = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int) -> None:  # called after every ~0.5 s batch: print every 10 s
         spent = time.perf_counter() - started
-        print(f"  [{n}] {done}/{total} files, {spent:.0f} s", file=sys.stderr, flush=True)
+        if done == total or spent - shown[0] >= 10:
+            shown[0] = spent
+            print(f"  [{n}] {done}/{total} chunks, {spent:.0f} s", file=sys.stderr, flush=True)
 
     # Time the embedder's calls inside the ingest too (an instance attribute shadows the
     # method of the very object ingest gets from load_embedder's cache): embedding vs the

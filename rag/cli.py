@@ -9,6 +9,7 @@ stdout; progress and errors go to stderr. Only RagError is caught: it prints one
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from rag.config import DEFAULT_EMBED, DEFAULT_INDEX, DEFAULT_LLM, DEFAULT_TOP_K, Settings
+from rag.config import DEFAULT_EMBED, DEFAULT_INDEX, DEFAULT_LLM, DEFAULT_TOP_K, Settings, resolve_threads
 from rag.errors import RagError, UsageError
 
 
@@ -75,6 +76,13 @@ LlmOpt = Annotated[
 TopKOpt = Annotated[int, typer.Option("--top-k", min=1, max=50, metavar="N", help="Passages retrieved per question.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+# No envvar=: RAG_THREADS is read in rag.config, which also holds the per-component defaults.
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, metavar="N",
+                 help="Threads for every model (embedders, local LLM); RAG_THREADS sets it too. "
+                      "Default: per component, as `rag status` shows."),
+]
 LogOpt = Annotated[
     bool, typer.Option("--log/--no-log", envvar="RAG_LOG", help="Append each answer to the log that `rag logs` shows (RAG_LOG=0: off).")
 ]
@@ -158,30 +166,86 @@ def ingest(
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed everything again.")] = False,
+    sync: Annotated[bool, typer.Option("--sync", help="Make the index exactly PATHs: also remove every file indexed from elsewhere.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed PATHs again.")] = False,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Make the index match PATHs: add new files, re-embed changed ones, remove vanished ones.
+    """Add and update the documents under PATHs; remove the ones that vanished from under them.
+
+    Files indexed from other folders stay (`rag rm` removes, `--sync` mirrors). Only new or changed files are embedded. Ctrl-C stops within a second or two and keeps every file finished before it.
 
     Example: rag ingest examples/corpus --json
     """
+    from rag.ingest import IngestInterrupted
     from rag.ingest import ingest as run_ingest
-    from rag.render import ingest_text, to_json
+    from rag.render import ingest_text, interrupted_text, to_json
 
-    settings = Settings(index_dir=index, chroma_url=chroma_url, embed=embed)
+    # Ctrl-C is how a long ingest stops. A parent that ignores SIGINT (nohup, a background
+    # job) passes that on, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupted = False
     with _errors(debug):
+        settings = Settings(index_dir=index, chroma_url=chroma_url, embed=embed, threads=resolve_threads(threads))
         update, stop = _progress_bar()
         try:
-            report = run_ingest(paths, settings, rebuild=rebuild, progress=update)
+            report = run_ingest(paths, settings, rebuild=rebuild, sync=sync, progress=update,
+                                notify=lambda line: typer.echo(line, err=True))
+        except IngestInterrupted as exc:
+            report, interrupted = exc.report, True
         finally:
             stop()
-    if json_out:
-        typer.echo(to_json(report))
-    else:
-        typer.echo(ingest_text(report))
+    typer.echo(to_json(report) if json_out else ingest_text(report))
+    if interrupted:
+        typer.echo(interrupted_text(report), err=True)
+        raise typer.Exit(130)
     if report.skipped and not (report.added or report.updated or report.unchanged):
         raise typer.Exit(1)  # nothing usable was given
+
+
+@app.command("rm")
+def remove(
+    paths: Annotated[list[str], typer.Argument(help="Files or folders on disk, or names as `rag ls` shows them.")],
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove files or folders from the index (the files on disk are not touched).
+
+    A PATH is the place of a file or folder on disk (it may be gone already) or a name as citations and `rag ls` show it. If one PATH matches nothing, nothing is removed.
+
+    Example: rag rm examples/corpus/003_3e9024b6c632520f.txt
+    """
+    from rag.ingest import remove as run_remove
+    from rag.render import remove_text, to_json
+
+    with _errors(debug):
+        report = run_remove(paths, Settings(index_dir=index, chroma_url=chroma_url))
+    typer.echo(to_json(report) if json_out else remove_text(report))
+
+
+@app.command("ls")
+def list_files(
+    paths: Annotated[list[str] | None, typer.Argument(help="Only these files or folders (as for `rag rm`).")] = None,
+    index: IndexOpt = DEFAULT_INDEX,
+    chroma_url: ChromaOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the indexed files: paragraphs, chunks, state, and the folder each was read from.
+
+    Example: rag ls --json
+    """
+    from rag.index import open_index
+    from rag.render import ls_json, ls_text
+    from rag.sources import select
+
+    with _errors(debug):
+        records = list(open_index(index, chroma_url).files().values())
+        records = select(records, paths) if paths else sorted(records, key=lambda r: r.name)
+    typer.echo(ls_json(records) if json_out else ls_text(records))
 
 
 @app.command()
@@ -191,20 +255,24 @@ def status(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Show what is indexed: files, paragraphs, chunks, embedding model, store location.
+    """Show what is indexed (files, paragraphs, chunks, embedding model, store location) and the thread counts the models run with.
 
     Example: rag status --index .rag
     """
     from rag.index import index_status, open_index
-    from rag.render import status_text, to_json
+    from rag.render import status_json, status_text
 
     with _errors(debug, json_out):
+        threads = resolve_threads()
         st = index_status(open_index(index, chroma_url))
-    typer.echo(to_json(st) if json_out else status_text(st))
+    typer.echo(status_json(st, threads) if json_out else status_text(st, threads))
 
 
-def _settings(index: Path, chroma_url: str | None, embed: str | None, llm: str, top_k: int) -> Settings:
-    return Settings(index_dir=index, chroma_url=chroma_url, embed=embed, llm=llm, top_k=top_k)
+def _settings(index: Path, chroma_url: str | None, embed: str | None, llm: str, top_k: int,
+              threads: int | None) -> Settings:
+    """The Settings of a command that answers; call it inside ``_errors`` (RAG_THREADS may be bad)."""
+    return Settings(index_dir=index, chroma_url=chroma_url, embed=embed, llm=llm, top_k=top_k,
+                    threads=resolve_threads(threads))
 
 
 def _status(message: str) -> None:
@@ -222,6 +290,7 @@ def ask(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show, on stderr, the passages retrieved with their scores, the evidence sentences the model saw, and why it answered or abstained.")] = False,
     log: LogOpt = True,
@@ -239,7 +308,7 @@ def ask(
     with _errors(debug):
         question = checked_question(_stdin_question() if question == "-" else question)
         _status("loading models…")
-        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
         screen = Screen()
         if json_out:
             result = assistant.ask(question)
@@ -282,6 +351,7 @@ def chat(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each follow-up as rewritten, and timings.")] = False,
     log: LogOpt = True,
     debug: DebugOpt = False,
@@ -298,7 +368,7 @@ def chat(
 
     with _errors(debug):
         _status("loading index and models…")
-        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
         run_chat(assistant, verbose=verbose, on_answer=Recorder.for_assistant(assistant, "chat") if log else None)
 
 
@@ -313,6 +383,7 @@ def batch(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Answer every question in INPUT, writing each answer to OUTPUT as soon as it is made.
@@ -333,7 +404,7 @@ def batch(
             from rag.answer import Assistant
 
             _status("loading index and models…")
-            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k))
+            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
             n, note = worker_count(assistant.llm, workers, llm)  # the backend says if it answers at once
             if note:
                 typer.echo(note, err=True)
@@ -366,6 +437,7 @@ def evaluate(
     embed: EmbedOpt = None,
     llm: LlmOpt = DEFAULT_LLM,
     top_k: TopKOpt = DEFAULT_TOP_K,
+    threads: ThreadsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run evaluation sets and print the SPEC 5 metrics of each; writes NAME.json and NAME.md.
@@ -382,7 +454,7 @@ def evaluate(
             raise UsageError("--answers scores a file; --baseline answers: choose one")
         chosen = ev.resolve(targets or [], ev.load_sets())
         for target in chosen:
-            settings = _settings(index, chroma_url, embed, llm, top_k)
+            settings = _settings(index, chroma_url, embed, llm, top_k, threads)
             if answers is not None:
                 given = ev.read_answers(answers)
                 missing = Answer(None, "", "", False, "en", error="no answer in the answers file")

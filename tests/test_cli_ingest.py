@@ -1,5 +1,6 @@
-"""`rag ingest` and `rag status` through the real Typer app (CliRunner) and, where the
-process boundary matters (start-up imports, the console script), real subprocesses."""
+"""`rag ingest`, `rag rm`, `rag ls` and `rag status` through the real Typer app
+(CliRunner) and, where the process boundary matters (start-up imports, the console
+script), real subprocesses. Ctrl-C and kills of a real `rag ingest`: test_ingest_signals.py."""
 
 from __future__ import annotations
 
@@ -38,14 +39,15 @@ def _json_line(output: str) -> dict:
 def test_help(runner: CliRunner, flag: str) -> None:
     result = runner.invoke(app, [flag])
     assert result.exit_code == 0
-    assert "ingest" in result.stdout and "status" in result.stdout
+    for command in ("ingest", "rm", "ls", "status"):
+        assert command in result.stdout
     assert "Usage" in result.stdout
 
 
 def test_ingest_help_names_its_options(runner: CliRunner) -> None:
     result = runner.invoke(app, ["ingest", "-h"])
     assert result.exit_code == 0
-    for option in ("--index", "--chroma-url", "--embed", "--rebuild", "--json"):
+    for option in ("--index", "--chroma-url", "--embed", "--sync", "--rebuild", "--json"):
         assert option in result.stdout
 
 
@@ -219,3 +221,118 @@ def test_ingest_real_corpus_single_file(runner: CliRunner, fake_embedder: FakeEm
     from rag.index import open_index
 
     assert list(open_index(Path("idx"), None).files()) == [path.name]
+
+
+# -- several roots, rm, ls ---------------------------------------------------------------
+
+
+def _two_roots(tmp_path: Path) -> tuple[Path, Path]:
+    a, b = tmp_path / "a", tmp_path / "b"
+    (a / "sub").mkdir(parents=True)
+    b.mkdir()
+    (a / "notes.txt").write_text("Notes of a.\n\nSecond paragraph of a.", "utf-8")
+    (a / "sub" / "deep.md").write_text("# Deep\n\nDown in a.", "utf-8")
+    (b / "notes.txt").write_text("Notes of b.", "utf-8")
+    return a, b
+
+
+def test_one_file_more_is_added_and_said_in_the_singular(runner: CliRunner, tmp_path: Path,
+                                                         fake_embedder: FakeEmbedder) -> None:
+    a, b = _two_roots(tmp_path)
+    first = runner.invoke(app, ["ingest", str(b / "notes.txt"), "--index", "idx"])
+    assert first.exit_code == 0, first.output
+    assert "index now holds 1 paragraph in 1 chunk" in first.stdout
+    result = runner.invoke(app, ["ingest", str(a), "--index", "idx"])
+    assert "added 2, updated 0, removed 0, unchanged 0" in result.stdout
+    assert "index now holds 5 paragraphs in 5 chunks" in result.stdout
+
+
+def test_ls_lists_files_with_paragraphs_state_and_root(runner: CliRunner, tmp_path: Path,
+                                                       fake_embedder: FakeEmbedder) -> None:
+    a, b = _two_roots(tmp_path)
+    assert runner.invoke(app, ["ingest", str(a), str(b), "--index", "idx"]).exit_code == 0
+    result = runner.invoke(app, ["ls", "--index", "idx"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["FILE", "PARAGRAPHS", "CHUNKS", "STATE", "FROM"]
+    rows = [line.split() for line in lines[1:4]]
+    assert rows == [["a/notes.txt", "2", "2", "done", str(a.resolve())],
+                    ["b/notes.txt", "1", "1", "done", str(b.resolve())],
+                    ["sub/deep.md", "2", "2", "done", str(a.resolve())]]
+    assert lines[4] == "3 files, 5 paragraphs, 5 chunks"
+
+    listing = _json_line(runner.invoke(app, ["ls", "--index", "idx", "--json"]).stdout)
+    assert [(f["name"], f["paragraphs"], f["state"], f["root"], f["relpath"]) for f in listing["files"]] == [
+        ("a/notes.txt", 2, "done", str(a.resolve()), "notes.txt"),
+        ("b/notes.txt", 1, "done", str(b.resolve()), "notes.txt"),
+        ("sub/deep.md", 2, "done", str(a.resolve()), "sub/deep.md"),
+    ]
+    only = _json_line(runner.invoke(app, ["ls", str(a / "sub"), "--index", "idx", "--json"]).stdout)
+    assert [f["name"] for f in only["files"]] == ["sub/deep.md"]
+
+
+def test_ls_and_rm_without_an_index(runner: CliRunner, tmp_path: Path) -> None:
+    for command in (["ls"], ["rm", "x.txt"]):
+        result = runner.invoke(app, [*command, "--index", str(tmp_path / "none")])
+        assert result.exit_code == 1 and "rag ingest" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "none").exists()
+
+
+def test_rm_removes_what_it_names_and_says_so(runner: CliRunner, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    a, b = _two_roots(tmp_path)
+    assert runner.invoke(app, ["ingest", str(a), str(b), "--index", "idx"]).exit_code == 0
+    result = runner.invoke(app, ["rm", str(a), "b/notes.txt", "--index", "idx"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["removed a/notes.txt", "removed b/notes.txt", "removed sub/deep.md",
+                                          "removed 3 files; index now holds 0 paragraphs in 0 chunks"]
+    assert (a / "notes.txt").exists()  # the files on disk are not touched
+    assert _json_line(runner.invoke(app, ["ls", "--index", "idx", "--json"]).stdout) == {"files": []}
+    assert runner.invoke(app, ["ls", "--index", "idx"]).stdout.strip() == "no files indexed"
+
+
+def test_rm_of_a_path_that_matches_nothing_is_one_line_and_removes_nothing(
+    runner: CliRunner, tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    a, b = _two_roots(tmp_path)
+    assert runner.invoke(app, ["ingest", str(a), str(b), "--index", "idx"]).exit_code == 0
+    result = runner.invoke(app, ["rm", str(a / "notes.txt"), "nots.txt", "--index", "idx", "--json"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == "Error: nots.txt: no indexed file matches it, by its place on disk or by its name"
+    assert "rag ls" in result.stderr and result.stdout == ""
+    assert len(_json_line(runner.invoke(app, ["ls", "--index", "idx", "--json"]).stdout)["files"]) == 3
+    listed = runner.invoke(app, ["ls", "nots.txt", "--index", "idx"])
+    assert listed.exit_code == 1 and "nots.txt: no indexed file matches it" in listed.stderr
+
+
+def test_rm_json_and_ingest_sync(runner: CliRunner, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    a, b = _two_roots(tmp_path)
+    assert runner.invoke(app, ["ingest", str(a), str(b), "--index", "idx"]).exit_code == 0
+    removed = _json_line(runner.invoke(app, ["rm", "sub", "--index", "idx", "--json"]).stdout)
+    assert list(removed) == ["removed", "paragraphs", "chunks", "seconds"]
+    assert (removed["removed"], removed["paragraphs"], removed["chunks"]) == (["sub/deep.md"], 3, 3)
+
+    synced = _json_line(runner.invoke(app, ["ingest", str(b), "--sync", "--index", "idx", "--json"]).stdout)
+    assert (synced["removed"], synced["unchanged"], synced["paragraphs"]) == (1, 1, 1)
+    names = [f["name"] for f in _json_line(runner.invoke(app, ["ls", "--index", "idx", "--json"]).stdout)["files"]]
+    assert names == ["b/notes.txt"]
+
+
+def test_citations_tell_two_notes_txt_apart(runner: CliRunner, tmp_path: Path, fake_models,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.answer
+
+    monkeypatch.setattr(rag.answer, "load_embedder", fake_models.load)  # the fake answers questions too
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "notes.txt").write_text("The Harbour Bridge opened in 1932.\n\nIts arch spans 503 metres.\n", "utf-8")
+    (b / "notes.txt").write_text("The Riverside Library opened in 1987.\n\nIt lends 41,000 books a year.\n", "utf-8")
+    assert runner.invoke(app, ["ingest", str(a), str(b), "--index", "idx"]).exit_code == 0
+    for question, file, words in [("When did the Riverside Library open?", "b/notes.txt", "1987"),
+                                  ("When did the Harbour Bridge open?", "a/notes.txt", "1932")]:
+        result = runner.invoke(app, ["ask", question, "--index", "idx", "--llm", "none", "--json"])
+        assert result.exit_code == 0, result.output
+        citations = _json_line(result.stdout)["citations"]
+        assert citations and citations[0]["file"] == file and words in citations[0]["quote"], citations
+        text = runner.invoke(app, ["ask", question, "--index", "idx", "--llm", "none"]).stdout
+        assert f"[1] {file} ¶1 (line 1)" in text

@@ -1,4 +1,4 @@
-"""Finding documents under PATHs and reading each format into cited paragraphs."""
+"""Reading each format into cited paragraphs (finding the files: test_sources.py)."""
 
 from __future__ import annotations
 
@@ -8,69 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import file_sha256, find_sources, read_document
+from rag.documents import file_sha256, read_document
 from rag.errors import DocumentError
-
-# -- find_sources ------------------------------------------------------------------------
-
-
-def _tree(root: Path, outside: Path) -> None:
-    files = {
-        "a.txt": "alpha",
-        "B.md": "# bravo",
-        "noext": "no suffix is plain text",
-        "z.bin": "not a supported type",
-        ".hidden.txt": "hidden file",
-        ".git/config.txt": "hidden folder",
-        "sub/c.txt": "charlie",
-        "sub/.cache/y.txt": "hidden nested folder",
-        "sub/deeper/d.html": "<p>delta</p>",
-    }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, "utf-8")
-    (outside / "secret.txt").write_text("outside the root", "utf-8")
-    (root / "link_out.txt").symlink_to(outside / "secret.txt")
-    (root / "link_in.txt").symlink_to(root / "a.txt")
-
-
-def test_find_sources_walks_a_tree(tmp_path: Path) -> None:
-    root, outside = tmp_path / "docs", tmp_path / "elsewhere"
-    root.mkdir()
-    outside.mkdir()
-    _tree(root, outside)
-
-    sources, skipped = find_sources([root])
-
-    # Files of a folder (sorted) before its subfolders (sorted); hidden ones silently left out.
-    assert [s.name for s in sources] == ["B.md", "a.txt", "link_in.txt", "noext", "sub/c.txt", "sub/deeper/d.html"]
-    assert all(s.path == root / s.name for s in sources)
-    reasons = {s.path: s.reason for s in skipped}
-    assert set(reasons) == {"link_out.txt", "z.bin"}
-    assert "symlink points outside" in reasons["link_out.txt"]
-    assert "unsupported type '.bin'" in reasons["z.bin"] and ".pdf" in reasons["z.bin"]
-    # The same walk again gives the same answer.
-    assert find_sources([root]) == (sources, skipped)
-
-
-def test_find_sources_file_paths_and_duplicates(tmp_path: Path) -> None:
-    (tmp_path / "one").mkdir()
-    (tmp_path / "two").mkdir()
-    (tmp_path / "one" / "x.txt").write_text("x", "utf-8")
-    (tmp_path / "two" / "x.txt").write_text("other x", "utf-8")
-    sources, skipped = find_sources([tmp_path / "one" / "x.txt", tmp_path / "two" / "x.txt"])
-    assert [(s.name, s.path) for s in sources] == [("x.txt", tmp_path / "one" / "x.txt")]
-    assert [s.path for s in skipped] == ["x.txt"]
-    assert "same name" in skipped[0].reason
-
-
-def test_find_sources_missing_path(tmp_path: Path) -> None:
-    missing = tmp_path / "nope"
-    (tmp_path / "ok.txt").write_text("fine", "utf-8")
-    sources, skipped = find_sources([missing, tmp_path / "ok.txt"])
-    assert [s.name for s in sources] == ["ok.txt"]
-    assert [(s.path, s.reason) for s in skipped] == [(str(missing), "no such file or folder")]
-
 
 # -- unreadable and unsuitable files -----------------------------------------------------
 
@@ -128,8 +67,10 @@ def test_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
     """Opening a named pipe for reading blocks until a writer comes: ingest must not hang."""
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
+    from rag.sources import find_sources
+
     sources, _ = find_sources([tmp_path])
-    assert [s.name for s in sources] == ["pipe.txt"]
+    assert [s.relpath for s in sources] == ["pipe.txt"]
     with pytest.raises(DocumentError, match="not a regular file"):
         file_sha256(fifo)
     assert "not a regular file" in _read_error(fifo)

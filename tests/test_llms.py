@@ -23,8 +23,9 @@ import httpx2
 import openai
 import pytest
 
-from conftest import free_port, stop_process
+from conftest import REPO, free_port, stop_process
 from rag import llms
+from rag.config import Threads
 from rag.errors import ModelError, UsageError
 from rag.llms import EMBEDDED_SHA256, EMBEDDED_SIZE, OpenAILLM, embedded_model_path, load_llm
 
@@ -261,6 +262,75 @@ def test_prompt_longer_than_the_context_is_a_model_error(local_llm: llms.LLM) ->
     messages = [{"role": "user", "content": "word " * 5000}]
     with pytest.raises(ModelError, match="context"):
         list(local_llm.stream(messages, max_tokens=4))
+
+
+def test_local_model_runs_with_the_generation_and_prompt_thread_counts_given(embedded_model: Path) -> None:
+    llm = load_llm("local", threads=Threads(e5=7, use=7, generate=1, prompt=2), n_ctx=512)
+    assert isinstance(llm, llms.LlamaCppLLM)
+    assert (llm._llama.n_threads, llm._llama.n_threads_batch) == (1, 2)
+    assert load_llm("local", threads=Threads(e5=3, use=3, generate=1, prompt=2), n_ctx=512) is llm
+
+
+def test_the_system_turn_is_the_prefix_kept(local_llm: llms.LLM) -> None:
+    assert isinstance(local_llm, llms.LlamaCppLLM)
+    llama = local_llm._llama
+    system = "You answer questions from sources. Rules: be brief."
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Who won?"}]
+    tokens = llama.tokenize(local_llm._prompt(messages).encode(), add_bos=False, special=True)
+    turn = f"<|im_start|>system\n{system}<|im_end|>\n"  # Qwen's ChatML, written out by hand
+    n = len(llama.tokenize(turn.encode(), add_bos=False, special=True))
+    assert local_llm._system_turn(tokens) == n
+    assert local_llm._system_turn(tokens[: n - 1]) == 0  # cut inside the system turn
+    assert local_llm._system_turn(tokens[:n]) == 0  # nothing after it: no question to read it for
+
+
+# Two questions with one system prompt, in a process of their own: prints the answers and
+# where each prompt's system turn came from.
+_PREFIX_RUN = """
+import json, sys
+from pathlib import Path
+from rag.llms import LlamaCppLLM
+from rag.prefix_states import PrefixStates
+
+llm = LlamaCppLLM("local:test", Path(sys.argv[1]), threads=1, batch_threads=1, n_ctx=1024,
+                  prefixes=PrefixStates(Path(sys.argv[2])))
+system = {"role": "system", "content": "You answer with one word: a colour. Never write more than one word."}
+out = {}
+for name, question in (("first", "What colour is grass?"), ("second", "What colour is snow?")):
+    out[name] = "".join(llm.stream([system, {"role": "user", "content": question}], max_tokens=3))
+    out[name + "_from"] = llm.prefix_source
+print(json.dumps(out))
+"""
+
+
+def _prefix_run(model: Path, folder: Path) -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # this checkout's rag
+    run = subprocess.run([sys.executable, "-c", _PREFIX_RUN, str(model), str(folder)],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": path})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not run.stderr.strip(), run.stderr[-3000:]  # a bad cache file is no error, not even a warning
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_the_system_prompt_state_is_saved_and_the_next_process_starts_from_it(
+    embedded_model: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "llama-prefix"
+    cold = _prefix_run(embedded_model, folder)
+    assert (cold["first_from"], cold["second_from"]) == ("read", "memory")
+    saved = list(folder.glob("*.npz"))
+    assert len(saved) == 1
+
+    warm = _prefix_run(embedded_model, folder)
+    assert (warm["first_from"], warm["second_from"]) == ("disk", "memory")
+    assert (warm["first"], warm["second"]) == (cold["first"], cold["second"])  # greedy: the same state, the same words
+    assert cold["first"].strip()
+
+    saved[0].write_bytes(b"\0" * 1000)  # a cut-short or foreign file
+    again = _prefix_run(embedded_model, folder)
+    assert (again["first_from"], again["second_from"]) == ("read", "memory")
+    assert (again["first"], again["second"]) == (cold["first"], cold["second"])
+    assert list(folder.glob("*.npz")) == saved and _prefix_run(embedded_model, folder)["first_from"] == "disk"
 
 
 # --- OpenAI-compatible backend against a real server -------------------------------------

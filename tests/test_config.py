@@ -1,0 +1,162 @@
+"""rag.config thread counts: --threads > RAG_THREADS > the per-component defaults, from the
+command line down to the Settings each command builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import rag.answer
+import rag.ingest
+from conftest import REPO, SAMPLE_CORPUS
+from rag import config
+from rag.cli import app
+from rag.config import Settings, Threads, resolve_threads, usable_cores
+from rag.errors import RagError, UsageError
+
+
+@pytest.fixture
+def distinct_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults that differ per component, so a swapped field shows."""
+    monkeypatch.setattr(config, "DEFAULT_THREADS", {
+        "e5": lambda cores: cores + 10, "use": lambda cores: cores + 20,
+        "generate": lambda cores: cores + 30, "prompt": lambda cores: cores + 40,
+    })
+    monkeypatch.delenv("RAG_THREADS", raising=False)
+
+
+def test_defaults_come_per_component_from_the_one_table(distinct_defaults: None) -> None:
+    cores = usable_cores()
+    threads = resolve_threads()
+    assert (threads.e5, threads.use, threads.generate, threads.prompt) == (cores + 10, cores + 20, cores + 30, cores + 40)
+    assert str(cores) in threads.source
+    assert Settings().threads == threads
+
+
+def test_todays_default_is_one_thread_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_THREADS", raising=False)
+    assert resolve_threads() == Threads.same(usable_cores(), "")
+
+
+def test_a_default_never_goes_below_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_THREADS", raising=False)
+    monkeypatch.setitem(config.DEFAULT_THREADS, "generate", lambda cores: cores - 99)
+    assert resolve_threads().generate == 1
+
+
+def test_rag_threads_overrides_every_default(distinct_defaults: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_THREADS", " 3 ")
+    assert resolve_threads() == Threads(3, 3, 3, 3)
+    assert resolve_threads().source == "RAG_THREADS"
+
+
+def test_the_flag_overrides_rag_threads(distinct_defaults: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_THREADS", "3")
+    assert resolve_threads(5) == Threads(5, 5, 5, 5)
+    assert resolve_threads(5).source == "--threads"
+
+
+def test_empty_rag_threads_means_the_defaults(distinct_defaults: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_THREADS", "")
+    assert resolve_threads().e5 == usable_cores() + 10
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_rag_threads_is_a_usage_error_naming_it(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("RAG_THREADS", value)
+    with pytest.raises(UsageError, match=f"RAG_THREADS .*{value!r}"):
+        resolve_threads()
+
+
+def test_equal_counts_are_equal_settings_whoever_chose_them() -> None:
+    assert Threads.same(2, "--threads") == Threads.same(2, "RAG_THREADS")
+    assert hash(Threads.same(2, "a")) == hash(Threads.same(2, "b"))
+
+
+# --- the commands that load models pass the counts on ---------------------------------------
+
+
+class _Stop(RagError):
+    """Raised by the recorders once they have seen the Settings: no model is loaded."""
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    """The Settings each command hands to ingest or to the Assistant."""
+    got: list[Settings] = []
+
+    def record(*args: object, **kwargs: object) -> None:
+        got.append(next(a for a in (*args, *kwargs.values()) if isinstance(a, Settings)))
+        raise _Stop("recorded")
+
+    monkeypatch.setattr(rag.ingest, "ingest", record)
+    monkeypatch.setattr(rag.answer, "Assistant", record)
+    return got
+
+
+def _command(name: str, tmp_path: Path) -> list[str]:
+    questions = tmp_path / "q.txt"
+    questions.write_text("Where was the forum held?\n", encoding="utf-8")
+    return {
+        "ingest": ["ingest", str(SAMPLE_CORPUS)],
+        "ask": ["ask", "Where was the forum held?"],
+        "chat": ["chat"],
+        "batch": ["batch", str(questions), "-o", str(tmp_path / "a.jsonl")],
+        "eval": ["eval", str(REPO / "eval" / "dev.jsonl"), "--out", str(tmp_path / "report")],
+    }[name]
+
+
+COMMANDS = ["ingest", "ask", "chat", "batch", "eval"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(("flag", "env", "expected"), [(None, "2", 2), ("3", "2", 3), ("3", None, 3)])
+def test_each_command_takes_threads_from_the_flag_then_the_environment(
+    seen: list[Settings], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    command: str, flag: str | None, env: str | None, expected: int,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("RAG_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("RAG_THREADS", env)
+    args = _command(command, tmp_path) + (["--threads", flag] if flag else [])
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and seen, result.output
+    assert seen[0].threads == Threads.same(expected, "")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_says_a_bad_rag_threads_in_one_line(
+    seen: list[Settings], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str
+) -> None:
+    monkeypatch.setenv("RAG_THREADS", "many")
+    result = CliRunner().invoke(app, _command(command, tmp_path))
+    assert result.exit_code == 2 and not seen
+    assert "Error: RAG_THREADS must be a whole number" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_threads_below_one_are_refused_by_the_flag(seen: list[Settings], tmp_path: Path, command: str) -> None:
+    result = CliRunner().invoke(app, _command(command, tmp_path) + ["--threads", "0"])
+    assert result.exit_code == 2 and not seen
+
+
+def test_status_says_which_thread_counts_are_in_use(
+    fake_models: object, settings: Settings, distinct_defaults: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.ingest import ingest
+
+    ingest([SAMPLE_CORPUS], settings)
+    cores = usable_cores()
+    text = CliRunner().invoke(app, ["status", "--index", str(settings.index_dir)])
+    assert text.exit_code == 0, text.output
+    assert (f"threads:    e5 {cores + 10}, use {cores + 20}, llm generate {cores + 30}, "
+            f"llm prompt {cores + 40} (defaults for {cores} core") in text.output
+    monkeypatch.setenv("RAG_THREADS", "1")
+    as_json = CliRunner().invoke(app, ["status", "--json", "--index", str(settings.index_dir)])
+    assert json.loads(as_json.stdout)["threads"] == {"e5": 1, "use": 1, "generate": 1, "prompt": 1,
+                                                     "source": "RAG_THREADS"}
