@@ -115,6 +115,7 @@ class Row:
     timings_ms: dict[str, float] = field(default_factory=dict)
     answer: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # why it abstained or not: the signals weighed
+    cited: list[tuple[str, int]] = field(default_factory=list)  # (file, paragraph) of each citation
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -157,7 +158,8 @@ class Answered:
 def score(q: Question, answered: Answered) -> Row:
     answer, retrieved = answered.answer, answered.retrieved
     row = Row(q.id, q.language, q.kind, q.answerable, abstained=answer.abstained, error=answer.error,
-              timings_ms=answer.timings_ms, answer=answer.answer, details=answered.details)
+              timings_ms=answer.timings_ms, answer=answer.answer, details=answered.details,
+              cited=[_cited(c) for c in answer.citations])
     if retrieved is not None and q.answerable:
         row.retrieved = retrieved
         ranks = [i for i, key in enumerate(retrieved, start=1) if key in q.gold]
