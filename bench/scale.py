@@ -139,7 +139,7 @@ def main() -> None:
         first_s = time.perf_counter() - t
         retrieval = [assistant.retriever.retrieve(q.question, settings.top_k).ms
                      for _ in range(2) for q in questions[1:]]
-        asks = [assistant.ask(q.question).timings_ms["total"] for q in questions[1:]]
+        asks = [assistant.ask(q.question).answer.timings_ms["total"] for q in questions[1:]]
         row: dict[str, object] = {
             "size": args.size, "store": store, "embed": embed,
             "paragraphs": report["paragraphs"], "chunks": report["chunks"],
@@ -152,7 +152,7 @@ def main() -> None:
         }
         if args.ttft:
             local = Assistant(replace(settings, llm="local"))
-            timed = [local.ask(q.question).timings_ms for q in questions[: args.ttft]]
+            timed = [local.ask(q.question).answer.timings_ms for q in questions[: args.ttft]]
             firsts = [t["first_token"] for t in timed if t.get("first_token")]
             row["ttft_ms_median"] = round(statistics.median(firsts), 1) if firsts else None
             row["local_total_ms_median"] = round(statistics.median(t["total"] for t in timed), 1)

@@ -1,163 +1,195 @@
-"""When an answer is no answer: the checks behind "not in the documents".
+"""Where abstention is decided: "not in the documents" from general signals.
 
-The embedded model rarely says it cannot answer. Asked about something the documents
-do not hold, it restates the question as if it were the answer ("This capacity is
-stated in the first source."), or answers "how much did Siemens invest" with a
-sentence that names no amount. The citation check (rag.citations) cannot catch these:
-they state no number a source lacks. So after the citations are checked, an answer is
-also held to what the question asked for:
+The small model answers almost every question it is asked, moving a neighbouring fact
+onto whatever the question named (another company's export figure, another edition's
+date, another city's official). No list of phrasings catches that; what catches it
+follows from what an answer must be: the thing the question is about is in the text
+the answer cites. The signals, each general:
 
-- ``drop_refusals``: the sentences where the model says the sources lack something are
-  not an answer; what is left may be (a two-part question answered in part). Nothing
-  left is a refusal (``says_not_found`` is the whole-answer test the baseline uses);
-- ``drop_source_talk``: a sentence that only talks about the sources ("This information
-  is stated in source 1.") is not part of the answer either, when the answer has others;
-- ``asks_for_amount`` / ``states_amount``: a question that asks only for an amount is
-  answered only by a sentence that gives one (digits or a number word);
-- ``adds_nothing``: an answer whose every word is the question's own words, or talk
-  about the sources, tells the user nothing;
-- ``names_a_deputy``: asked who holds a post (the mayor, the head of the delegation), the
-  model names the deputy the passage mentions ("Cai Yunge, deputy mayor"): that is
-  someone else, so the documents do not say who holds the post.
+- **subject** (``missing_subject``): the question's names, numbers and ordinals must be
+  found in the cited sentences' documents, after rag.lang's normalisation (digits,
+  Arabic letter variants, traditional/simplified Chinese). A term in a script the cited
+  document does not use at all (an English name asked of an Arabic article) cannot be
+  matched by spelling; for those the other signals decide. Numbers and ordinals are
+  compared by value, so they are checked across scripts too (11th = 第十一 = الحادي عشر).
+- **model**: the model named no evidence sentence, or its probability for naming none
+  (``Reply.p_none``, from the token log-probabilities) is above ``Settings.answer.abstain_p_none``.
+- **retrieval**: the best cited sentence is not close enough to the question
+  (``abstain_support``), or nothing retrieved is (``abstain_retrieval``).
+- **figures**: every answer sentence stated a figure no evidence sentence backs
+  (rag.citations dropped them all).
+
+Thresholds live in ``Settings.answer`` (rag.config), chosen on eval/dev.jsonl and the
+wiki set together (eval/README.md), and reported on eval/heldout.jsonl.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from rag.citations import split_sentences
-from rag.lang import normalize, tokenize
-from rag.prompts import CANNOT_ANSWER
+from rag.config import AnswerSettings
+from rag.lang import detect_language, tokenize
+from rag.numbers import claimed_figures, ordinals
 
-# How the model says "not in the sources" in its own words instead of the exact
-# CANNOT_ANSWER token. Checked in the answer's first sentence only, so an answer that
-# states a fact and then notes what is missing still counts as an answer.
-REFUSALS = (
-    "not in the documents", "not in the sources", "do not contain", "does not contain",
-    "do not mention", "does not mention", "do not provide", "does not provide",
-    "do not specify", "does not specify", "do not state", "does not state",
-    "no information", "not mentioned", "not specified", "not provided", "cannot answer",
-    "do not indicate", "does not indicate", "no mention",
-    "لا توجد معلومات", "لا تتوفر معلومات", "لا تحتوي", "لا تذكر", "لا يذكر", "لم يذكر", "لم تذكر",
-    "لم يتم ذكر", "غير مذكور", "لا تتضمن", "لا يتضمن", "لا يمكن الإجابة", "لا يشير", "لا تشير", "لم يشر", "لم تشر",
-    "沒有提到", "没有提到", "未提及", "沒有提及", "没有提及", "沒有相關", "没有相关", "無法回答", "无法回答",
-    "未提供", "沒有提供", "没有提供", "沒有說明", "没有说明", "未說明", "未说明", "不包含", "沒有指出", "没有指出",
-)
-
-# Questions that ask for an amount: a count, a sum, a share. Only these words, and only
-# when the question asks nothing else (see asks_for_amount): "which carmaker ..., and
-# how many vehicles" may be answered in part.
-_AMOUNT_EN = re.compile(
-    r"\bhow (?:many|much)\b|\bwhat\b[^?]{0,40}?\b(?:percentage|share|proportion|amount|number|capacity|total|value)\b",
-    re.IGNORECASE,
-)
-# Arabic patterns are folded like the text they are matched against (بأي -> باي).
-_AMOUNT_AR = re.compile(normalize(r"(?:^|\s)(?:كم|بكم|ما (?:حجم|قيمة|نسبة|عدد|مقدار)|بأي نسبة|ما هي نسبة)(?:\s|$)"))
-_AMOUNT_ZH = re.compile(r"多少|幾[成個家台臺輛人天年]|几[成个家台辆人天年]|比例|百分之幾|百分之几")
-# A second thing asked beside the amount, which an answer may give alone.
-_OTHER_ASK = re.compile(
-    r"\b(?:which|who|where|when|what (?:city|company|companies|country|countries|date|day|year))\b"
-    + normalize(r"|(?:^|\s)(?:من هو|من هي|أي|أين|متى|ما اسم)(?:\s|$)") + "|哪|誰|谁|什麼時候|什么时候|何時|何时",
-    re.IGNORECASE,
-)
-# Number words, for answers that spell an amount out ("eight member states").
-_NUMBER_WORDS = frozenset(normalize(w) for w in (
-    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds "
-    "thousand thousands million millions billion billions dozen dozens half quarter twice double "
-    "واحد واحدة اثنان اثنين اثنتان اثنتين ثلاث ثلاثة أربع أربعة خمس خمسة ست ستة سبع سبعة ثمان ثماني ثمانية "
-    "تسع تسعة عشر عشرة عشرون عشرين ثلاثون ثلاثين أربعون أربعين خمسون خمسين مائة مئة مئات ألف آلاف ألفا "
-    "مليون ملايين مليار مليارات نصف ربع ثلث ضعف"
-).split())
-_CJK_NUMERALS = re.compile("[一二三四五六七八九十百千万萬亿億兩两半]")
-# Talk about the sources rather than about the question's subject.
-_META = re.compile(
-    r"(?:(?:\b(?:as )?(?:stated|mentioned|shown|given|described|provided) (?:in|by) (?:the )?(?:\w+ )?sources?"
-    r"|\baccording to (?:the )?(?:\w+ )?sources?|\b(?:this|the) information\b|\bsources?"
-    r"|(?:(?:وفقا|وفقاً|حسب|كما ورد في|كما جاء في|كما هو مذكور في)\s*)?\w*(?:مصدر|مصادر)\w*"
-    r"|根[據据]|來源|来源|資料|资料)(?:\s*\d+)?)",
-    re.IGNORECASE,
-)
-_CITED = re.compile(r"\s*\[\d+\]")
-# Posts, and the qualifiers that make a post someone else's, per language. Arabic is
-# folded like the text it is matched against (ترأس -> تراس).
-_POST = {
-    "en": (r"\b(?:mayor|governor|chair|chairman|chairwoman|president|head|headed|led|director|minister|"
-           r"secretary|chief|leader)\b", r"\b(?:deputy|vice|assistant|acting|former)[ -](?:\w+ )?"),
-    "ar": (normalize(r"(?:رئيس|ترأس|يرأس|رئاسة|محافظ|عمدة|وزير|مدير|أمين|قاد|يقود)"), normalize(r"(?:نائب|مساعد)\s+(?:ال)?")),
-    "zh": (r"市長|市长|省長|省长|主席|董事長|董事长|部長|部长|書記|书记|局長|局长|總裁|总裁|團長|团长|負責人|负责人|領導|领导|率領|率领|帶隊|带队",
-           r"副"),
+NOT_FOUND = {
+    "en": "The documents do not contain the answer to this question.",
+    "ar": "لا تحتوي المستندات على إجابة لهذا السؤال.",
+    "zh": "文件中沒有這個問題的答案。",
 }
 
-
-def says_not_found(text: str) -> bool:
-    """Whether the model's answer is a refusal: the CANNOT_ANSWER token anywhere, or a
-    refusal phrase (REFUSALS) in its first sentence."""
-    if CANNOT_ANSWER in text:
-        return True
-    first = (split_sentences(text) or [""])[0].casefold()
-    return any(phrase in first for phrase in REFUSALS)
-
-
-def drop_refusals(text: str) -> str:
-    """TEXT without its sentences that say the sources lack something: what is left is
-    what the model did find ("X is not stated. Y grew 15% [2]." keeps the second part)."""
-    kept = [s for s in split_sentences(text) if not any(p in s.casefold() for p in REFUSALS)]
-    return " ".join(kept)
-
-
-def drop_source_talk(question: str, text: str) -> str:
-    """TEXT without its sentences that talk about the sources and say nothing else ("The
-    total is $675 million [1]. This information is stated in source." keeps the first).
-    Only sentences that mention the sources go: "Horgos." may be the whole answer to a
-    question that names Horgos. An answer that is all such talk is returned whole, for
-    ``is_no_answer`` to judge."""
-    kept = [s for s in split_sentences(text) if not (_META.search(_CITED.sub("", s)) and adds_nothing(question, s))]
-    return " ".join(kept) if kept else text
+# Capitalised words that begin questions or name nothing.
+_NOT_NAMES = frozenset(
+    "what which who whom whose when where why how is are was were do does did can could "
+    "the a an in on at of for and or to from by with according".split()
+)
+_LATIN_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9'’.-]*")
+_SCRIPTS = {
+    "latin": re.compile(r"[a-zà-öø-ÿ]"),
+    "arabic": re.compile(r"[\u0600-\u06ff]"),
+    "cjk": re.compile(r"[\u3400-\u9fff]"),
+}
+_ZH_ORDINAL = "〇一二三四五六七八九"
+_AR_ORDINAL_FORMS = {
+    1: ("الأول", "الأولى"), 2: ("الثاني", "الثانية"), 3: ("الثالث", "الثالثة"), 4: ("الرابع", "الرابعة"),
+    5: ("الخامس", "الخامسة"), 6: ("السادس", "السادسة"), 7: ("السابع", "السابعة"), 8: ("الثامن", "الثامنة"),
+    9: ("التاسع", "التاسعة"), 10: ("العاشر", "العاشرة"),
+}
+_EN_ORDINAL = ("", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
-def asks_for_amount(question: str) -> bool:
-    """Whether QUESTION asks for an amount and for nothing else."""
-    q = normalize(question)
-    asks = bool(_AMOUNT_EN.search(q) or _AMOUNT_AR.search(q) or _AMOUNT_ZH.search(q))
-    return asks and not _OTHER_ASK.search(q)
+@dataclass(frozen=True)
+class Term:
+    """Something the question is about, and the spellings any one of which a document
+    holding it would contain."""
+
+    text: str
+    spellings: tuple[str, ...]
 
 
-def states_amount(text: str) -> bool:
-    """Whether TEXT gives an amount: a digit, a CJK numeral or a number word (citation
-    markers aside)."""
-    folded = normalize(_CITED.sub("", text))
-    if re.search(r"\d", folded) or _CJK_NUMERALS.search(folded):
-        return True
-    return any(word.removeprefix("و") in _NUMBER_WORDS or word in _NUMBER_WORDS for word in re.findall(r"\w+", folded))
+@dataclass(frozen=True)
+class Signals:
+    """What the answer stage saw, for one question; ``decide`` weighs it."""
+
+    named_none: bool
+    p_none: float | None
+    p_choice: float | None
+    retrieval: float
+    support: float
+    missing_subject: tuple[str, ...]
+    figures_dropped: bool
 
 
-def adds_nothing(question: str, answer: str) -> bool:
-    """Whether every content word of ANSWER is already in QUESTION, once talk about the
-    sources is set aside: the answer only restates what was asked."""
-    said = {_stem(t) for t in tokenize(_META.sub(" ", _CITED.sub("", answer)))}
-    return not (said - {_stem(t) for t in tokenize(question)})
+@dataclass(frozen=True)
+class Decision:
+    """Whether to abstain, and which signal decided (shown by ``--verbose``)."""
+
+    abstain: bool
+    reason: str = ""
 
 
-def _stem(token: str) -> str:
-    """English words compared by their first five letters (chairs, chaired, chairman)."""
-    return token[:5] if token.isascii() and token.isalpha() else token
+def decide(signals: Signals, thresholds: AnswerSettings) -> Decision:
+    """Abstain when any signal says the cited text does not hold the answer."""
+    if signals.figures_dropped:
+        return Decision(True, "the answer stated a figure no evidence sentence states")
+    if signals.named_none:
+        return Decision(True, "no evidence sentence states the answer")
+    if signals.missing_subject:
+        return Decision(True, f"the cited documents never mention {', '.join(signals.missing_subject)}")
+    if signals.p_none is not None and signals.p_none > thresholds.abstain_p_none:
+        return Decision(True, f"the model's confidence that no sentence answers is {signals.p_none:.2f}")
+    if signals.support < thresholds.abstain_support:
+        return Decision(True, f"the cited sentences are far from the question (similarity {signals.support:.2f})")
+    if signals.retrieval < thresholds.abstain_retrieval:
+        return Decision(True, f"nothing retrieved is close to the question (similarity {signals.retrieval:.2f})")
+    return Decision(False)
 
 
-def names_a_deputy(question: str, answer: str) -> bool:
-    """Whether QUESTION asks about a post and ANSWER names only its deputy (or an assistant,
-    or a former holder) where the question named no such qualifier."""
-    q, a = normalize(question), normalize(answer)
-    for post, qualifier in _POST.values():
-        if re.search(post, q) and not re.search(qualifier, q) and re.search(qualifier + post, a):
-            return True
-    return False
+def subject_terms(question: str) -> list[Term]:
+    """The question's names, numbers and ordinals.
+
+    Names are found where the script marks them: capitalised Latin words (not the
+    question word that opens an English question) and any Latin word in an Arabic or
+    Chinese question. Arabic and Chinese names have no such mark; their check is the
+    model's and the retrieval's (module docstring).
+    """
+    terms: list[Term] = []
+    latin_question = detect_language(question) == "en"
+    words = _LATIN_WORD.findall(question)
+    for i, word in enumerate(words):
+        word = re.sub(r"['’]s$", "", word).strip("'’.-")
+        if not word or word.lower() in _NOT_NAMES or word.isdigit():
+            continue
+        if latin_question and not (word[0].isupper() or any(ch.isdigit() for ch in word)):
+            continue
+        if latin_question and i == 0:
+            continue
+        terms.append(Term(word, (word,)))
+    seen_values = set()
+    for value in sorted(ordinals(question)):
+        seen_values.add(value)
+        terms.append(Term(f"#{value}", _ordinal_spellings(value)))
+    for figure in claimed_figures(question):
+        if figure.percent or figure.digits in seen_values:
+            continue
+        text = format(figure.digits.normalize(), "f")
+        terms.append(Term(text, (text,)))
+    return terms
 
 
-def is_no_answer(question: str, answer: str) -> bool:
-    """Whether a checked, cited ANSWER still fails to answer QUESTION (see module doc)."""
-    if names_a_deputy(question, answer):
-        return True
-    if asks_for_amount(question) and not states_amount(answer):
-        return True
-    return adds_nothing(question, answer)
+def _ordinal_spellings(value: int) -> tuple[str, ...]:
+    suffix = "th" if 10 <= value % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(value % 10, "th")
+    # Not the bare digits: "10" stands in any document for any ten things.
+    spellings = [f"{value}{suffix}", f"第{value}"]
+    if value < 100:
+        tens, ones = divmod(value, 10)
+        zh = ("" if tens == 0 else ("十" if tens == 1 else _ZH_ORDINAL[tens] + "十")) + (_ZH_ORDINAL[ones] if ones else "")
+        spellings.append(f"第{zh}")
+    if value < len(_EN_ORDINAL):
+        spellings.append(_EN_ORDINAL[value])
+    if value in _AR_ORDINAL_FORMS:
+        spellings.extend(_AR_ORDINAL_FORMS[value])
+    elif 10 < value < 20 and value - 10 in _AR_ORDINAL_FORMS:
+        masculine, feminine = _AR_ORDINAL_FORMS[value - 10] if value != 11 else ("الحادي", "الحادية")
+        spellings.extend((f"{masculine} عشر", f"{feminine} عشرة"))
+    return tuple(spellings)
+
+
+def missing_subject(terms: list[Term], files: list[str], holds: Callable[[str], frozenset[str]]) -> tuple[str, ...]:
+    """The TERMS that no one of FILES holds in any spelling (HOLDS(file) is a file's
+    keyword terms, rag.keywords), leaving out a name in a script one of FILES does not use
+    (that one may name it in its own script)."""
+    checkable, found = _matched(terms, files, holds)
+    return tuple(t.text for t in checkable if t not in found)
+
+
+def about_subject(terms: list[Term], files: list[str], holds: Callable[[str], frozenset[str]]) -> bool:
+    """Whether FILES hold at least one of TERMS, or none of TERMS can be checked in them:
+    what each part of an answer across documents must meet (the part about Tunisia need
+    not name Jordan, but a part that names neither is padding)."""
+    checkable, found = _matched(terms, files, holds)
+    return bool(found) or not checkable
+
+
+def _matched(terms: list[Term], files: list[str], holds: Callable[[str], frozenset[str]]) -> tuple[list[Term], list[Term]]:
+    """(the TERMS FILES can be checked for, those of them FILES hold)."""
+    if not files:
+        return [], []
+    held = [holds(f) for f in files]
+    scripts = [{name for name, pattern in _SCRIPTS.items() if any(pattern.match(t) for t in h)} for h in held]
+    checkable, found = [], []
+    for term in terms:
+        script = next((name for name, pattern in _SCRIPTS.items() if pattern.search(term.text.lower())), None)
+        if script is not None and any(script not in used for used in scripts):
+            continue  # a cited document may hold it in another script: left to the other signals
+        checkable.append(term)
+        if any(_contains(h, spelling) for h in held for spelling in term.spellings):
+            found.append(term)
+    return checkable, found
+
+
+def _contains(held: frozenset[str], phrase: str) -> bool:
+    tokens = tokenize(phrase)
+    return bool(tokens) and all(t in held for t in tokens)
+

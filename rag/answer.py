@@ -1,206 +1,134 @@
-"""Question -> Answer: retrieve, decide whether there is evidence, prompt, stream, cite.
+"""Question -> Answer, in one straight line:
+
+    retrieve -> select evidence -> generate -> verify citations -> decide abstention -> Answer
+    (rag.retrieval) (rag.evidence) (rag.generation) (rag.citations) (rag.abstention)
 
 ``Assistant`` loads the index, embedder, retriever and LLM once, so ``rag ask``,
 ``rag chat``, ``rag batch`` and ``rag eval`` all answer through the same
-``Assistant.ask``.
+``Assistant.ask``, which returns the answer together with what it was made from (the
+hits, the evidence, the decision), so callers never reach inside.
 
-Speed: the local model reads prompts at ~64 tokens/s, so the prompt carries only the
-sentences of the top passages that are closest to the question (``CONTEXT_CHARS``),
-not whole chunks. Trust: whether to abstain is decided from evidence by the program
-(retrieval similarity, then the verified citations), not left to the model, which
-happily moves a nearby passage's figures onto whatever the question asked about.
+With ``--llm none`` there is no model: the answer is the evidence sentence closest to
+the question, and abstention is decided by the same signals, bar the model's own.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
-import numpy as np
-
-from rag.abstention import drop_refusals, drop_source_talk, is_no_answer
-from rag.citations import DEFAULT_SUPPORT_FLOOR, Source, attach_citations, numbers, split_sentences
+from rag.abstention import NOT_FOUND, Decision, Signals, about_subject, decide, missing_subject, subject_terms
+from rag.citations import check, cite
 from rag.config import Settings
 from rag.embeddings import Embedder, load_embedder
 from rag.errors import RagError
+from rag.evidence import Evidence, Sentence, select_evidence
+from rag.generation import Part, Reply, generate
 from rag.index import Index, open_index
 from rag.lang import detect_language
 from rag.llms import LLM, load_llm
-from rag.prompts import CANNOT_ANSWER, render
+from rag.questions import spans_documents
 from rag.retrieval import Retriever
 from rag.types import Answer, Hit
 
-LANGUAGE_NAMES = {"ar": "Arabic", "zh": "Chinese", "en": "English"}
-NOT_FOUND = {
-    "en": "The documents do not contain the answer to this question.",
-    "ar": "لا تحتوي المستندات على إجابة لهذا السؤال.",
-    "zh": "文件中沒有這個問題的答案。",
-}
-_ARABIC_INDIC = str.maketrans("0123456789.", "٠١٢٣٤٥٦٧٨٩٫")
-CONTEXT_SOURCES = 3
-CONTEXT_CHARS = 420  # per source: ~3 short sentences; keeps time to first token low
-MAX_TOKENS = 200
+TokenSink = Callable[[str], None]
+_FROM_SETTINGS = object()
 
 
 @dataclass(frozen=True)
-class Tuning:
-    """Evidence thresholds, chosen on eval/dev.jsonl (see eval/README.md)."""
+class Result:
+    """One answered question: the SPEC 4 ``answer`` and what it was made from."""
 
-    min_similarity: float = 0.0
-    support_floor: float = DEFAULT_SUPPORT_FLOOR
-    keyword_weight: float | None = None
+    answer: Answer
+    hits: list[Hit]
+    evidence: Evidence
+    reply: Reply
+    signals: Signals
+    decision: Decision
 
-
-TokenSink = Callable[[str], None]
+    def details(self) -> dict[str, Any]:
+        """Why it abstained or answered, as plain data (eval reports keep it per question)."""
+        return {"why": self.decision.reason, "named": list(self.reply.evidence),
+                "structured": self.reply.structured, **asdict(self.signals)}
 
 
 class Assistant:
-    """Everything needed to answer, loaded once per process."""
+    """Everything needed to answer, loaded once per process.
 
-    def __init__(self, settings: Settings, tuning: Tuning = Tuning(), llm: LLM | None | str = "settings") -> None:
+    ``embedder`` and ``llm`` default to what SETTINGS name; pass them to use others (a
+    llama-index model, a test's fake). ``llm=None`` answers extractively.
+    """
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
+                 llm: LLM | None | object = _FROM_SETTINGS) -> None:
         self.settings = settings
-        self.tuning = tuning
         self.index: Index = open_index(settings.index_dir, settings.chroma_url)
-        self.embedder: Embedder = load_embedder(settings.embed or self.index.embed_spec, settings.threads)
+        self.embedder: Embedder = embedder or load_embedder(settings.embed or self.index.embed_spec, settings.threads)
         if self.embedder.id != self.index.info.embedder:
             raise RagError(
                 f"the index was built with embedder {self.index.info.embedder!r}, but --embed is "
                 f"{settings.embed!r} ({self.embedder.id!r})",
                 "pass the --embed the index was built with, or rebuild: `rag ingest --rebuild PATH`",
             )
-        retriever_kw = {} if tuning.keyword_weight is None else {"keyword_weight": tuning.keyword_weight}
-        self.retriever = Retriever(self.index, self.embedder, keyword_cache=settings.keyword_cache, **retriever_kw)
-        self.llm: LLM | None = load_llm(settings.llm, threads=settings.threads) if llm == "settings" else llm  # type: ignore[assignment]
+        self.retriever = Retriever(self.index, self.embedder, keyword_cache=settings.keyword_cache)
+        self.llm: LLM | None = (load_llm(settings.llm, threads=settings.threads) if llm is _FROM_SETTINGS
+                                else llm)  # type: ignore[assignment]
 
-    def ask(self, question: str, *, qid: str | None = None, on_token: TokenSink | None = None) -> Answer:
-        """Answer one question; stream model text to ``on_token`` as it is made."""
-        started = time.perf_counter()
-        language = detect_language(question)
-        answer = Answer(qid, question, "", False, language)
-        retrieved = self.retriever.retrieve(question, self.settings.top_k)
-        timings = {"retrieve": round(retrieved.ms, 1), "generate": 0.0}  # first_token: only once a model wrote one
-        hits = retrieved.hits
-        if not hits or retrieved.best_dense < self.tuning.min_similarity:
-            return self._abstain(answer, timings, started)
-        sources = self._sources(question, hits[:CONTEXT_SOURCES])
-        gen_started = time.perf_counter()
-        if self.llm is None:
-            raw = self._extractive(question, sources)
-        else:
-            raw = self._generate(question, language, sources, on_token, timings, gen_started)
-        timings["generate"] = round((time.perf_counter() - gen_started) * 1000, 1)
-        found = "" if CANNOT_ANSWER in raw else drop_source_talk(question, drop_refusals(raw))
-        if not found:
-            return self._abstain(answer, timings, started)
-        text, citations = attach_citations(
-            found, sources, self.embedder.embed_passages, support_floor=self.tuning.support_floor, question=question
-        )
-        if not citations or is_no_answer(question, text):
-            return self._abstain(answer, timings, started)
-        answer.answer, answer.citations = text, citations
-        timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-        answer.timings_ms = timings
-        return answer
+    def ask(self, question: str, *, qid: str | None = None, on_token: TokenSink | None = None) -> Result:
+        """Answer one question; stream the answer's words to ON_TOKEN as the model writes them.
 
-    def _abstain(self, answer: Answer, timings: dict[str, float], started: float) -> Answer:
-        answer.abstained = True
-        answer.answer = NOT_FOUND[answer.language]
-        timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-        answer.timings_ms = timings
-        return answer
-
-    def _sources(self, question: str, hits: list[Hit]) -> list[Source]:
-        """For each top hit, the sentences closest to the question, in their own order."""
-        per_hit = [split_sentences(h.chunk.text) or [h.chunk.text] for h in hits]
-        flat = [s for sentences in per_hit for s in sentences]
-        vectors = self.embedder.embed_passages(flat)
-        q = self.embedder.embed_query(question)
-        given = self._given_numbers(question, hits)
-        sources: list[Source] = []
-        offset = 0
-        for hit, sentences in zip(hits, per_hit, strict=True):
-            vecs = vectors[offset : offset + len(sentences)]
-            offset += len(sentences)
-            ranked = np.argsort(-(vecs @ q))
-            keep: list[int] = []
-            used = 0
-            for i in ranked:
-                if keep and used + len(sentences[i]) > CONTEXT_CHARS:
-                    continue
-                keep.append(int(i))
-                used += len(sentences[i])
-            keep.sort()
-            quote = _span(hit.chunk.text, [sentences[i] for i in keep])
-            vec = vecs[keep].mean(axis=0)
-            sources.append(Source(hit, quote, vec / max(float(np.linalg.norm(vec)), 1e-12),
-                                  given.get(hit.chunk.file, frozenset())))
-        return sources
-
-    def _given_numbers(self, question: str, hits: list[Hit]) -> dict[str, frozenset[str]]:
-        """Per file of HITS, the question's numbers that its document states anywhere.
-
-        A news paragraph says "this year" and its dateline says 2021; a question about
-        2021 is answered by that paragraph, and the answer may repeat the 2021. A year the
-        whole document never states (a question about 2023 over a 2024 article) stays
-        unsupported, and the sentence that claims it is dropped as before.
+        A question across documents (rag.questions.spans_documents) is answered in parts:
+        more candidates are retrieved, no file gives more than ``per_file`` evidence
+        passages, and each part must rest on documents about the question's subject.
         """
-        asked = numbers(question)
-        if not asked:
-            return {}
-        files = dict.fromkeys(h.chunk.file for h in hits)
-        return {f: frozenset(n for n in asked if self._document_states(f, n)) for f in files}
-
-    def _document_states(self, file: str, number: str) -> bool:
-        """Whether FILE states NUMBER anywhere, in ASCII or Arabic-Indic digits."""
-        for spelling in dict.fromkeys((number, number.translate(_ARABIC_INDIC))):
-            if any(number in numbers(text) for text in self.index.texts_containing(file, spelling)):
-                return True
-        return False
-
-    def _generate(self, question: str, language: str, sources: list[Source], on_token: TokenSink | None,
-                  timings: dict[str, float], gen_started: float) -> str:
-        assert self.llm is not None
-        blocks = "\n".join(
-            render("source", marker=str(i), file=s.hit.chunk.file, text=_fence(s.quote))
-            for i, s in enumerate(sources, start=1)
+        started = time.perf_counter()
+        settings = self.settings.answer
+        language = detect_language(question)
+        across = spans_documents(question)
+        retrieved = self.retriever.retrieve(question, self.settings.top_k * (2 if across else 1))
+        evidence = select_evidence(retrieved.hits,
+                                   lambda texts: retrieved.relevance(texts, self.embedder.embed_passages(texts)),
+                                   settings, per_file=settings.per_file if across else 0)
+        generated = time.perf_counter()
+        reply = (extract(evidence) if self.llm is None else
+                 generate(self.llm, question, language, evidence, on_token=on_token,
+                          max_tokens=settings.max_tokens * (2 if across else 1),
+                          parts=settings.max_parts if across else 1))
+        generate_ms = (time.perf_counter() - generated) * 1000
+        terms = subject_terms(question)
+        holds = self.retriever.keywords.file_terms
+        checked = check(question, reply, evidence)
+        if across:
+            checked = [c for c in checked if about_subject(terms, _files(c.sentences), holds)]
+        cited = cite(checked, "\n")
+        signals = Signals(
+            named_none=not cited.sentences or not cited.text,
+            p_none=reply.p_none,
+            p_choice=reply.p_choice,
+            retrieval=retrieved.best_dense,
+            support=max((s.similarity for s in cited.sentences), default=0.0),
+            missing_subject=() if across else missing_subject(terms, _files(cited.sentences), holds),
+            figures_dropped=not cited.text and any(c.dropped for c in checked),
         )
-        name = LANGUAGE_NAMES[language]
-        messages = [
-            {"role": "system", "content": render("answer_system", language=name, cannot_answer=CANNOT_ANSWER)},
-            {"role": "user", "content": render("answer_user", sources=blocks, question=question, language=name)},
-        ]
-        pieces: list[str] = []
-        for piece in self.llm.stream(messages, max_tokens=MAX_TOKENS, temperature=0.0):
-            if not pieces:
-                timings["first_token"] = round((time.perf_counter() - gen_started) * 1000, 1)
-            pieces.append(piece)
-            if on_token:
-                on_token(piece)
-        return "".join(pieces)
-
-    @staticmethod
-    def _extractive(question: str, sources: list[Source]) -> str:
-        """``--llm none``: quote the closest sentences of the best-ranked source that
-        answers the question by rag.abstention's checks (a headline above the passage with
-        the figure answers no "how many"), cited; the top source if none does."""
-        marker, best = next(
-            ((n, s) for n, s in enumerate(sources, start=1) if not is_no_answer(question, s.quote)), (1, sources[0])
-        )
-        return f"{best.quote} [{marker}]"
+        decision = decide(signals, settings)
+        answer = Answer(qid, question, NOT_FOUND[language] if decision.abstain else cited.text,
+                        decision.abstain, language, [] if decision.abstain else cited.citations)
+        answer.timings_ms = {"retrieve": round(retrieved.ms, 1), "generate": round(generate_ms, 1)}
+        if reply.first_token_ms is not None:  # from the question, as a person waits for it
+            answer.timings_ms["first_token"] = round((generated - started) * 1000 + reply.first_token_ms, 1)
+        answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
+        return Result(answer, retrieved.hits[: self.settings.top_k], evidence, reply, signals, decision)
 
 
-def _span(text: str, sentences: list[str]) -> str:
-    """The shortest slice of ``text`` holding the kept sentences, so it stays an exact
-    substring of the paragraph (what a quote must be)."""
-    starts = [text.find(s) for s in sentences]
-    if any(s < 0 for s in starts):
-        return text
-    first = min(starts)
-    last = max(st + len(s) for st, s in zip(starts, sentences, strict=True))
-    return text[first:last]
+def _files(sentences: list[Sentence]) -> list[str]:
+    return list(dict.fromkeys(s.paragraph.file for s in sentences))
 
 
-def _fence(text: str) -> str:
-    """Keep document text from closing its own <source> block."""
-    return text.replace("</source>", "</ source>").replace("<source", "< source")
+def extract(evidence: Evidence) -> Reply:
+    """``--llm none``: the evidence sentence closest to the question, as the answer."""
+    best = max(evidence.sentences, key=lambda s: s.similarity, default=None)
+    if best is None:
+        return Reply((), None, True, "")
+    return Reply((Part((best.number,), best.text),), None, True, best.text)

@@ -11,7 +11,7 @@ citation per paragraph that chunk overlaps, numbered by ``rag``'s own rule
 (``rag.documents``), so both cite the same paragraphs (what a person would have to read
 to check it), which is generous to citation hit and honest about precision. The
 baseline has no abstention logic of its own; it counts as abstaining when its answer is
-a refusal (``rag.abstention.says_not_found``).
+a refusal (``says_not_found``).
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ from llama_index.core.schema import NodeWithScore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
-from rag.abstention import says_not_found
-from rag.answer import MAX_TOKENS
+from rag.config import AnswerSettings
 from rag.documents import read_document
 from rag.embeddings import Embedder
 from rag.errors import DocumentError
+from rag.evaluate import Answered
 from rag.lang import detect_language
 from rag.llms import LLM
+from rag.sentences import split_sentences
 from rag.types import Answer, Citation, Paragraph
 
 _SOURCE_PREFIX = re.compile(r"^Source \d+:\n")
@@ -80,7 +81,7 @@ class LLMAdapter(CustomLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=4096, num_output=MAX_TOKENS, model_name=self._llm.id)
+        return LLMMetadata(context_window=4096, num_output=AnswerSettings().max_tokens, model_name=self._llm.id)
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -94,7 +95,7 @@ class LLMAdapter(CustomLLM):
             yield CompletionResponse(text=text, delta=piece)
 
     def _pieces(self, prompt: str) -> Any:
-        return self._llm.stream([{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS, temperature=0.0)
+        return self._llm.stream([{"role": "user", "content": prompt}], max_tokens=AnswerSettings().max_tokens, temperature=0.0)
 
 
 class Baseline:
@@ -120,7 +121,7 @@ class Baseline:
     def _name(root: Path, file_path: str) -> str:
         return Path(file_path).resolve().relative_to(root.resolve()).as_posix()
 
-    def ask(self, question: str, qid: str | None = None) -> tuple[Answer, list[tuple[str, int]]]:
+    def ask(self, question: str, qid: str | None = None) -> Answered:
         """The baseline's answer as SPEC 4, and the paragraphs its retrieved chunks cover."""
         started = time.perf_counter()
         response = self._engine.query(question)
@@ -137,7 +138,7 @@ class Baseline:
                 if 1 <= marker <= len(nodes):
                     answer.citations += [Citation.of(marker, p, p.text[:200]) for p in self._covered(nodes[marker - 1])]
         answer.timings_ms = {"total": round((time.perf_counter() - started) * 1000, 1)}
-        return answer, retrieved
+        return Answered(answer, retrieved)
 
     def _covered(self, node: NodeWithScore) -> list[Paragraph]:
         """The paragraphs (as ``rag`` numbers them) that the node's text overlaps, found by
@@ -174,3 +175,20 @@ def _flat_paragraphs(path: Path, name: str) -> tuple[str, list[tuple[int, int, P
         spans.append((at, at + len(text), p))
         at += len(text) + 1
     return " ".join(_squeeze(p.text) for p in paragraphs), spans
+
+
+# How a model says "not in the sources" in its own words; the baseline has no abstention
+# of its own, so a reply that opens with one of these counts as abstaining.
+REFUSALS = (
+    "not in the documents", "not in the sources", "do not contain", "does not contain", "do not mention",
+    "does not mention", "do not provide", "does not provide", "do not specify", "does not specify",
+    "no information", "not mentioned", "not specified", "not provided", "cannot answer",
+    "لا توجد معلومات", "لا تحتوي", "لا تذكر", "لا يذكر", "لم يذكر", "لم تذكر", "غير مذكور", "لا يمكن الإجابة",
+    "沒有提到", "没有提到", "未提及", "沒有提及", "没有提及", "無法回答", "无法回答", "未提供", "沒有提供", "没有提供",
+)
+
+
+def says_not_found(text: str) -> bool:
+    """Whether the baseline's reply is a refusal: a refusal phrase in its first sentence."""
+    first = (split_sentences(text) or [""])[0].casefold()
+    return any(phrase in first for phrase in REFUSALS)

@@ -96,7 +96,7 @@ class Summary:
 class _Asks(Protocol):
     llm: Any
 
-    def ask(self, question: str, *, qid: str | None = None) -> Answer: ...
+    def ask(self, question: str, *, qid: str | None = None) -> Any: ...
 
 
 def plan_batch(input: Path, output: Path, *, resume: bool = False) -> Plan:
@@ -181,7 +181,7 @@ def answer_item(assistant: _Asks | Assistant, item: Item) -> Answer:
     if item.error:
         return Answer(item.id, item.question, "", False, detect_language(item.question), error=item.error)
     try:
-        return assistant.ask(item.question, qid=item.id)
+        return assistant.ask(item.question, qid=item.id).answer
     except RagError as exc:
         error = str(exc)
     except Exception as exc:  # one bad question must not stop the batch
@@ -227,9 +227,14 @@ class _WaitsUnlocked:
         self._lock = lock
         self.id = llm.id
         self.concurrent = llm.concurrent
+        if hasattr(llm, "stream_json"):  # only a backend that can be held to a schema has it
+            self.stream_json = lambda messages, schema, **kw: self._unlocked(llm.stream_json(messages, schema, **kw))
 
     def stream(self, messages: list[dict[str, str]], **kwargs: Any) -> Iterator[str]:
-        pieces = iter(self._llm.stream(messages, **kwargs))
+        return self._unlocked(self._llm.stream(messages, **kwargs))
+
+    def _unlocked(self, stream: Iterator[Any]) -> Iterator[Any]:
+        pieces = iter(stream)
         end = object()
         while True:
             self._lock.release()

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rag.config import data_dir
 from rag.display import SEARCHING, Draft, Screen
@@ -64,23 +64,6 @@ def history_path() -> Path:
     return data_dir() / HISTORY_FILE
 
 
-class _HitRecorder:
-    """Stands in for the Assistant's retriever and keeps what it returned for the current
-    question, so /sources can print whole paragraphs without searching again."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.hits: list[Hit] = []
-
-    def retrieve(self, question: str, k: int) -> Any:
-        got = self._inner.retrieve(question, k)
-        self.hits.extend(got.hits)
-        return got
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 class Outcome(Enum):
     DONE = "done"
     STOPPED = "stopped"  # Ctrl-C stopped an answer
@@ -103,8 +86,6 @@ class Chat:
         self.last: Answer | None = None
         self.last_asked = ""
         self.last_hits: list[Hit] = []
-        self._recorder = _HitRecorder(assistant.retriever)
-        assistant.retriever = self._recorder  # type: ignore[assignment]
 
     def handle(self, line: str) -> Outcome:
         """Run one input line: a slash command or a question."""
@@ -153,8 +134,8 @@ class Chat:
                 searched = self.standalone(question, draft)
                 if self.verbose and searched != question:
                     self.write(f"(searching for: {searched})\n")
-                self._recorder.hits = []
-                answer = self.assistant.ask(searched, on_token=draft.add)
+                result = self.assistant.ask(searched, on_token=draft.add)
+                answer = result.answer
         except KeyboardInterrupt:
             self.write("(stopped)\n")
             return Outcome.STOPPED
@@ -164,7 +145,7 @@ class Chat:
         self.screen.show_answer(answer, quotes=False)
         if self.verbose and answer.timings_ms:
             self.write(_timings_line(answer.timings_ms) + "\n")
-        self.last, self.last_asked, self.last_hits = answer, question, list(self._recorder.hits)
+        self.last, self.last_asked, self.last_hits = answer, question, result.hits
         if self.on_answer:
             self.on_answer(answer, question)
         if not answer.error:

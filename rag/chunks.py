@@ -12,19 +12,11 @@ from the network on first use.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 from rag.config import DEFAULT_MAX_CHARS
+from rag.sentences import SENTENCE_END
 from rag.types import Chunk, Paragraph
-
-# A sentence ends at . ! ? (Latin), 。！？ (CJK), ؟ (Arabic) or ... / …, plus closing quotes.
-# A CJK stop needs nothing after it; the others need a space, punctuation or a CJK
-# character next, so the dots inside "example.com" or "3.5" never end a sentence.
-_CLOSERS = "[\"'”’»)\\]」』]*+"
-_SENTENCE_END = re.compile(
-    rf"(?:[。！？]++{_CLOSERS}|[.!?؟…]++{_CLOSERS}(?=\s|[^\w\s]|[\u3400-\u9fff]))\s*"
-)
 
 
 def chunk_id(file: str, paragraph: int, part: int) -> str:
@@ -46,7 +38,7 @@ def _spans(text: str, max_chars: int) -> Iterator[tuple[int, int]]:
             end = n
         else:
             limit = start + max_chars
-            ends = [m.end() for m in _SENTENCE_END.finditer(text, start, limit) if m.end() > start]
+            ends = [m.end() for m in SENTENCE_END.finditer(text, start, limit) if m.end() > start]
             if ends:
                 end = ends[-1]
             else:

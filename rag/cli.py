@@ -292,6 +292,7 @@ def ask(
     top_k: TopKOpt = DEFAULT_TOP_K,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show, on stderr, the passages retrieved with their scores, the evidence sentences the model saw, and why it answered or abstained.")] = False,
     log: LogOpt = True,
     debug: DebugOpt = False,
 ) -> None:
@@ -310,10 +311,15 @@ def ask(
         assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
         screen = Screen()
         if json_out:
-            answer = assistant.ask(question)
+            result = assistant.ask(question)
         else:
             with screen.drafting() as draft:
-                answer = assistant.ask(question, on_token=draft.add)
+                result = assistant.ask(question, on_token=draft.add)
+        answer = result.answer
+    if verbose:
+        from rag.render import verbose_text
+
+        typer.echo(verbose_text(result), err=True)
     if json_out:
         typer.echo(to_json(answer))
     else:
@@ -419,11 +425,13 @@ def batch(
 
 @app.command("eval")
 def evaluate(
-    evalset: Annotated[Path, typer.Argument(metavar="EVALSET", help="Evaluation JSONL (format: eval/README.md).")] = Path("eval/dev.jsonl"),
+    targets: Annotated[list[str] | None, typer.Argument(
+        metavar="[SET|FILE]...",
+        help="Sets named in eval/sets.json (dev, heldout, wiki) or evaluation JSONL files; none: every set.")] = None,
     answers: Annotated[Path | None, typer.Option("--answers", metavar="FILE", help="Score this SPEC 4 answers JSONL instead of answering.")] = None,
-    baseline: Annotated[bool, typer.Option("--baseline", help="Also run a starter-docs llama-index pipeline (same models) over --docs and compare.")] = False,
-    docs: Annotated[Path, typer.Option("--docs", metavar="DIR", help="The documents folder, for --baseline.")] = Path("examples/corpus"),
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for report.json and report.md.")] = Path("eval"),
+    baseline: Annotated[bool, typer.Option("--baseline", help="Also run a starter-docs llama-index pipeline (same models) and compare.")] = False,
+    docs: Annotated[Path, typer.Option("--docs", metavar="DIR", help="The documents folder of a FILE target, for --baseline.")] = Path("examples/corpus"),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for NAME.json and NAME.md per set.")] = Path("eval/reports"),
     index: IndexOpt = DEFAULT_INDEX,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
@@ -432,58 +440,86 @@ def evaluate(
     threads: ThreadsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Run the evaluation set and print the SPEC 5 metrics; writes report.json and report.md.
+    """Run evaluation sets and print the SPEC 5 metrics of each; writes NAME.json and NAME.md.
 
-    Example: rag eval eval/dev.jsonl --baseline --docs examples/corpus
+    A named set is answered over its own corpus, indexed once in the cache folder; a FILE
+    over --index. Example: rag eval dev wiki --out /tmp/eval
     """
     from rag import evaluate as ev
     from rag.types import Answer
 
+    failed: list[Any] = []
     with _errors(debug):
         if answers is not None and baseline:
             raise UsageError("--answers scores a file; --baseline answers: choose one")
-        questions = ev.load_questions(evalset)
-        base_rep = None
-        if answers is not None:
-            given = ev.read_answers(answers)
-            missing = Answer(None, "", "", False, "en", error="no answer in the answers file")
-            rows = ev.run(questions, lambda q: (given.get(q.id, missing), None))
-        else:
-            from rag.answer import Assistant
-
-            _status("loading models…")
-            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
-            if baseline and assistant.llm is None:
-                raise UsageError("--baseline compares answers written by an LLM: use it without --llm none")
-
-            def ours(q: ev.Question) -> ev.Answered:
-                hits = assistant.retriever.retrieve(q.question, top_k).hits
-                return assistant.ask(q.question, qid=q.id), [(h.chunk.file, h.chunk.paragraph.number) for h in hits]
-
-            rows = _run_with_progress(ev, questions, ours, "answering")
-            if baseline:
-                from rag.baseline import Baseline
-
-                _status("building the llama-index baseline…")
-                base = Baseline(docs, assistant.embedder, assistant.llm)  # type: ignore[arg-type]
-                try:
-                    base_rep = ev.report(_run_with_progress(
-                        ev, questions, lambda q: base.ask(q.question, q.id), "baseline answering"))
-                finally:
-                    base.close()
-        rep = ev.report(rows)
-        table = ev.markdown(rep, f"rag eval {evalset}")
-        if base_rep is not None:
-            rep["baseline"] = base_rep
-            table += "\n" + ev.compare_markdown(rep, base_rep, f"rag vs llama-index baseline, {evalset}")
-        typer.echo(table)
-        ev.write_reports(out, rep, table)
-    failed = [r for r in rows if r.error] if answers is None else []  # a scored file's errors are its data
+        chosen = ev.resolve(targets or [], ev.load_sets())
+        for target in chosen:
+            settings = _settings(index, chroma_url, embed, llm, top_k, threads)
+            if answers is not None:
+                given = ev.read_answers(answers)
+                missing = Answer(None, "", "", False, "en", error="no answer in the answers file")
+                rows = ev.run(target.questions, lambda q: ev.Answered(given.get(q.id, missing)))
+                base_rep = None
+            else:
+                if target.corpus is not None:
+                    settings = _eval_index(target, settings)
+                rows, base_rep = _answer_set(ev, target, settings, baseline, target.corpus or docs)
+                failed += [r for r in rows if r.error]  # a scored file's errors are its data
+            rep = ev.report(rows)
+            table = ev.markdown(rep, f"rag eval {target.name}")
+            if base_rep is not None:
+                rep["baseline"] = base_rep
+                table += "\n" + ev.compare_markdown(rep, base_rep, f"rag vs llama-index baseline, {target.name}")
+            typer.echo(table)
+            written = ev.write_reports(out, target.name, rep, table)
+            typer.echo(f"wrote {written[0]} and {written[1]}", err=True)
     for r in failed:
         typer.echo(f"{r.id}: error: {r.error}", err=True)
-    typer.echo(f"wrote {out / 'report.json'} and {out / 'report.md'}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _eval_index(target: Any, settings: Settings) -> Settings:
+    """SETTINGS pointed at the index of a named set's corpus, in the cache folder, brought
+    up to date first (an unchanged corpus costs a hash per file)."""
+    from dataclasses import replace
+
+    from rag.config import cache_dir
+    from rag.ingest import ingest as run_ingest
+
+    settings = replace(settings, index_dir=cache_dir() / "eval-index" / target.name, chroma_url=None)
+    _status(f"indexing {target.corpus} for {target.name}…")
+    run_ingest([target.corpus], settings)
+    return settings
+
+
+def _answer_set(ev: Any, target: Any, settings: Settings, baseline: bool, docs: Path) -> tuple[list[Any], Any]:
+    """Answer TARGET's questions with rag (and, with BASELINE, with the llama-index baseline)."""
+    from rag.answer import Assistant
+
+    _status("loading models…")
+    assistant = Assistant(settings)
+    if baseline and assistant.llm is None:
+        raise UsageError("--baseline compares answers written by an LLM: use it without --llm none")
+
+    def ours(q: Any) -> Any:
+        result = assistant.ask(q.question, qid=q.id)
+        return ev.Answered(result.answer, [(h.chunk.file, h.chunk.paragraph.number) for h in result.hits],
+                           result.details())
+
+    rows = _run_with_progress(ev, target.questions, ours, f"answering {target.name}")
+    base_rep = None
+    if baseline:
+        from rag.baseline import Baseline
+
+        _status("building the llama-index baseline…")
+        base = Baseline(docs, assistant.embedder, assistant.llm)  # type: ignore[arg-type]
+        try:
+            base_rep = ev.report(_run_with_progress(
+                ev, target.questions, lambda q: base.ask(q.question, q.id), "baseline answering"))
+        finally:
+            base.close()
+    return rows, base_rep
 
 
 logs_app = typer.Typer(no_args_is_help=False)  # help: the docstring of `logs` below
@@ -557,7 +593,7 @@ def _run_with_progress(ev: Any, questions: list[Any], answer: Callable[[Any], An
         outcome = "error"
         try:
             got = answer(q)
-            outcome = "error" if got[0].error else "abstained" if got[0].abstained else "answered"
+            outcome = "error" if got.answer.error else "abstained" if got.answer.abstained else "answered"
             return got
         finally:
             done += 1

@@ -118,6 +118,30 @@ def resolve_threads(flag: int | None = None) -> Threads:
 
 
 @dataclass(frozen=True)
+class AnswerSettings:
+    """How an answer is made and when it abstains (rag.evidence, rag.generation,
+    rag.abstention). The thresholds were chosen on eval/dev.jsonl and the wiki set together
+    (eval/README.md); heldout only reports them."""
+
+    evidence_passages: int = 5  # top passages whose sentences may be shown
+    evidence_sentences: int = 8  # sentences shown at most
+    evidence_chars: int = 1000  # their total rag.lang.reading_length: the prompt's size, so time to first token
+    sentence_chars: int = 360  # a longer sentence is cut at a clause mark
+    max_tokens: int = 200  # the reply's length limit
+    max_parts: int = 4  # documents an answer across documents may draw on (rag.questions.spans_documents)
+    per_file: int = 2  # passages each document may give the evidence of such an answer
+    # Above this probability that no sentence answers, it abstains. The model gives "none" 0.2-4%
+    # whatever the question; 0.03 is the lowest value that costs no correct answer on dev or
+    # wiki (docs/quality.md has the sweep): it catches little, and says so.
+    abstain_p_none: float = 0.03
+    # Similarity floors (the retriever's centred score) for the best cited sentence and for the
+    # best retrieved passage. Off: every floor that caught unanswerable questions on dev and
+    # wiki cost more correct answers than it saved (docs/quality.md).
+    abstain_support: float = 0.0
+    abstain_retrieval: float = 0.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the index lives and which models shape and read it."""
 
@@ -128,6 +152,7 @@ class Settings:
     top_k: int = DEFAULT_TOP_K
     max_chars: int = DEFAULT_MAX_CHARS
     threads: Threads = field(default_factory=resolve_threads)
+    answer: AnswerSettings = AnswerSettings()
 
     @property
     def chunking(self) -> str:

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, TextIO
 from rich.console import Console, Group
 from rich.text import Text
 
-from rag.prompts import CANNOT_ANSWER
 from rag.render import answer_text, citation_line
 
 if TYPE_CHECKING:
@@ -56,12 +55,11 @@ class Draft:
     def __init__(self, live: Live | None) -> None:
         self._live = live
         self._shown: list[str] = []
-        self._held: list[str] = []
         self._status = SEARCHING
 
     @property
     def text(self) -> str:
-        """What has been shown so far (without a held-back sentinel prefix)."""
+        """What has been shown so far."""
         return "".join(self._shown)
 
     def status(self, text: str) -> None:
@@ -70,12 +68,9 @@ class Draft:
         self._refresh()
 
     def add(self, piece: str) -> None:
-        self._held.append(piece)
-        if not CANNOT_ANSWER.startswith("".join(self._held).strip()):
-            self._shown.extend(self._held)
-            self._held.clear()
-            self._status = WRITING
-            self._refresh()
+        self._shown.append(piece)
+        self._status = WRITING
+        self._refresh()
 
     def _refresh(self) -> None:
         if self._live is not None:

@@ -7,6 +7,9 @@ and precision, abstention, latency. Aggregated overall and by language and kind.
 
 Answers come from an Assistant (``run``), or from any SPEC 4 JSONL file (``score``
 with ``answers``), so other systems' output can be scored the same way.
+
+The named evaluation sets, each with the corpus its gold paragraphs cite, are listed in
+``eval/sets.json`` (``load_sets``): ``rag eval`` runs and reports each separately.
 """
 
 from __future__ import annotations
@@ -25,6 +28,56 @@ from rag.lines import read_jsonl
 from rag.types import Answer, Citation
 
 KINDS = ("same-language", "cross-language", "multi-document", "unanswerable")
+SETS_FILE = Path(__file__).resolve().parent.parent / "eval" / "sets.json"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A named evaluation set: its question files and the corpus their gold cites."""
+
+    name: str
+    questions: tuple[Path, ...]
+    corpus: Path
+    about: str = ""
+
+    def load(self) -> list[Question]:
+        return [q for path in self.questions if path.exists() for q in load_questions(path)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one ``rag eval`` argument names: a set (with its corpus, indexed apart from the
+    user's own index) or a question file (answered over ``--index``)."""
+
+    name: str
+    questions: list[Question]
+    corpus: Path | None
+
+
+def resolve(names: list[str], sets: dict[str, EvalSet]) -> list[Target]:
+    """The targets NAMES give, set names or question files; none given means every set."""
+    targets = []
+    for name in names or list(sets):
+        if name in sets:
+            targets.append(Target(name, sets[name].load(), sets[name].corpus))
+        elif name.endswith(".jsonl") or Path(name).is_file():
+            targets.append(Target(Path(name).stem, load_questions(Path(name)), None))
+        else:
+            raise UsageError(f"unknown evaluation set {name!r}", f"name one of {', '.join(sets)}, or a .jsonl file")
+    return targets
+
+
+def load_sets(path: Path = SETS_FILE) -> dict[str, EvalSet]:
+    """The sets listed in PATH (paths in it are relative to its folder)."""
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            name: EvalSet(name, tuple(path.parent / q for q in spec["questions"]), path.parent / spec["corpus"],
+                          spec.get("about", ""))
+            for name, spec in listed.items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"cannot read the evaluation sets in {path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -56,10 +109,13 @@ class Row:
     missing_facts: list[str] = field(default_factory=list)
     citation_hit: bool | None = None
     citation_precision: float | None = None
+    document_hit: float | None = None  # share of the gold documents some citation points into
     abstained: bool = False
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     answer: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # why it abstained or not: the signals weighed
+    cited: list[tuple[str, int]] = field(default_factory=list)  # (file, paragraph) of each citation
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -89,9 +145,21 @@ def fact_present(answer: str, variants: Iterable[str]) -> bool:
     return any(normalize(v) in text for v in variants)
 
 
-def score(q: Question, answer: Answer, retrieved: list[tuple[str, int]] | None) -> Row:
+@dataclass(frozen=True)
+class Answered:
+    """An answer; when known, the (file, paragraph) keys retrieved for it, in rank order;
+    and details worth keeping per question (what the abstention decision weighed)."""
+
+    answer: Answer
+    retrieved: list[tuple[str, int]] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def score(q: Question, answered: Answered) -> Row:
+    answer, retrieved = answered.answer, answered.retrieved
     row = Row(q.id, q.language, q.kind, q.answerable, abstained=answer.abstained, error=answer.error,
-              timings_ms=answer.timings_ms, answer=answer.answer)
+              timings_ms=answer.timings_ms, answer=answer.answer, details=answered.details,
+              cited=[_cited(c) for c in answer.citations])
     if retrieved is not None and q.answerable:
         row.retrieved = retrieved
         ranks = [i for i, key in enumerate(retrieved, start=1) if key in q.gold]
@@ -103,6 +171,8 @@ def score(q: Question, answer: Answer, retrieved: list[tuple[str, int]] | None) 
         good = [_cited(c) in q.gold for c in answer.citations]
         row.citation_hit = any(good)
         row.citation_precision = sum(good) / len(good) if good else 0.0
+        gold_files = {f for f, _ in q.gold}
+        row.document_hit = len(gold_files & {c.file for c in answer.citations if _cited(c) in q.gold}) / len(gold_files)
     return row
 
 
@@ -131,6 +201,7 @@ def aggregate(rows: list[Row]) -> dict[str, Any]:
         "correctness": _mean([r.correct for r in answerable]),
         "citation_hit": _mean([r.citation_hit for r in answerable]),
         "citation_precision": _mean([r.citation_precision for r in answerable]),
+        "document_hit": _mean([r.document_hit for r in answerable if r.kind == "multi-document"]),
         "abstention_accuracy": _mean([r.abstained for r in unanswerable]),
         "false_abstention": _mean([r.abstained for r in answerable]),
         "errors": sum(1 for r in rows if r.error),
@@ -151,7 +222,7 @@ def report(rows: list[Row]) -> dict[str, Any]:
 
 
 COLUMNS = ["questions", "hit_at_k", "mrr", "correctness", "citation_hit", "citation_precision",
-           "abstention_accuracy", "false_abstention"]
+           "document_hit", "abstention_accuracy", "false_abstention"]
 
 
 def _cell(v: Any) -> str:
@@ -169,10 +240,6 @@ def markdown(rep: dict[str, Any], title: str = "rag eval") -> str:
     return "\n".join(lines) + "\n"
 
 
-Answered = tuple[Answer, list[tuple[str, int]] | None]
-"""An answer and, when known, the (file, paragraph) keys retrieved for it, in rank order."""
-
-
 def run(questions: list[Question], answer: Callable[[Question], Answered],
         progress: Callable[[int, int], None] | None = None) -> list[Row]:
     """Answer and score every question; a question whose answering fails (a model server
@@ -182,20 +249,22 @@ def run(questions: list[Question], answer: Callable[[Question], Answered],
         try:
             got = answer(q)
         except RagError as exc:
-            got = (Answer(q.id, q.question, "", False, q.language, error=exc.message), None)
-        rows.append(score(q, *got))
+            got = Answered(Answer(q.id, q.question, "", False, q.language, error=exc.message))
+        rows.append(score(q, got))
         if progress:
             progress(i, len(questions))
     return rows
 
 
-def write_reports(out: Path, rep: dict[str, Any], table: str) -> None:
-    """OUT/report.json and OUT/report.md. The caller prints the table first, so a full disk
+def write_reports(out: Path, name: str, rep: dict[str, Any], table: str) -> list[Path]:
+    """OUT/NAME.json and OUT/NAME.md. The caller prints the table first, so a full disk
     or a read-only folder costs the files, not the scores."""
+    paths = [out / f"{name}.json", out / f"{name}.md"]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
-        (out / "report.md").write_text(table, encoding="utf-8")
+        paths[0].write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
+        paths[1].write_text(table, encoding="utf-8")
+        return paths
     except OSError as exc:
         raise OutputError(f"cannot write the reports in {out}: {exc.strerror or exc}",
                           "the table above holds the scores; choose another --out") from exc

@@ -39,6 +39,7 @@ class KeywordIndex:
         self._k1, self._b = k1, b
         self._term_row = {t: i for i, t in enumerate(terms)}
         self._avg = float(lengths.mean()) if len(lengths) else 1.0
+        self._file_terms: dict[str, frozenset[str]] = {}
 
     @classmethod
     def build(cls, chunks: Iterable[tuple[str, str]], fingerprint: str = "") -> KeywordIndex:
@@ -84,6 +85,28 @@ class KeywordIndex:
             return []
         top = hit[np.argsort(-scores[hit], kind="stable")[:k]]
         return [(self.ids[i], float(matched[i] / total_idf)) for i in top]
+
+    def file_terms(self, file: str) -> frozenset[str]:
+        """Every term of FILE's chunks: what a document holds, for asking whether it names
+        what a question is about (rag.abstention). Built on first use per file, from the
+        postings, so no chunk text is read again."""
+        if file not in self._file_terms:
+            mine = np.array([i for i, cid in enumerate(self.ids) if cid.rsplit("::", 2)[0] == file], np.int64)
+            rows = np.searchsorted(self.offsets, np.flatnonzero(np.isin(self.docs, mine)), side="right") - 1
+            self._file_terms[file] = frozenset(self.terms[r] for r in np.unique(rows))
+        return self._file_terms[file]
+
+    def document_frequency(self, term: str) -> int:
+        """In how many files TERM occurs."""
+        row = self._term_row.get(term)
+        if row is None:
+            return 0
+        docs = self.docs[self.offsets[row] : self.offsets[row + 1]]
+        return len({self.ids[int(d)].rsplit("::", 2)[0] for d in docs})
+
+    def files(self) -> int:
+        """How many files the index holds."""
+        return len({cid.rsplit("::", 2)[0] for cid in self.ids})
 
     def save(self, path: Path) -> None:
         """Write atomically (``rag.files.atomic_write``): a reader never sees half an index."""

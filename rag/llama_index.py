@@ -154,7 +154,7 @@ class RagRetriever(BaseRetriever):
 
 def _ask(assistant: Assistant, question: str) -> Answer:
     """The one call of Assistant.ask in this module."""
-    return assistant.ask(question)
+    return assistant.ask(question).answer
 
 
 def answer_response(answer: Answer) -> Response:

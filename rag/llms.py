@@ -21,14 +21,18 @@ The llama-cpp backend keeps its state after the prompt's system turn on disk
 from __future__ import annotations
 
 import atexit
+import codecs
 import hashlib
 import importlib
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
+import numpy as np
 
 from rag.config import Threads, cache_dir, resolve_threads
 from rag.errors import ModelError, UsageError, cause_unless_it_shows
@@ -52,7 +56,20 @@ SPEC_FORMS = "local, none, openai:MODEL, or gguf:/path/to/model.gguf"
 DUMMY_API_KEY = "not-needed"
 _BLOCK = 1 << 20  # copy and hash in 1 MiB blocks: the model never sits in memory whole
 
+TOP_ALTERNATIVES = 10  # log-probabilities kept per generated token: enough to weigh "none" against a choice
+
 _LOADED: dict[tuple[object, ...], LLM] = {}
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A piece of a constrained reply and, where the backend reports them, the
+    log-probabilities of the tokens that could have stood in its place (its own
+    included). The answer stage reads the model's confidence in its evidence choice
+    from these (rag.generation)."""
+
+    text: str
+    alternatives: dict[str, float] = field(default_factory=dict)
 
 
 class LLM(Protocol):
@@ -61,7 +78,13 @@ class LLM(Protocol):
     ``concurrent`` says whether the backend answers several questions at once faster than
     one after another: True for a model server, which queues and batches requests; False
     for a model run in this process, which already uses every core for one answer
-    (``rag batch --workers`` asks it)."""
+    (``rag batch --workers`` asks it).
+
+    A backend that can constrain its output to a JSON schema also has
+    ``stream_json(messages, schema, *, max_tokens) -> Iterator[Piece]``; for one that
+    cannot (a plain adapter, a test fake), rag.generation asks for the same JSON in the
+    prompt and parses the plain text with the same parser.
+    """
 
     id: str
     concurrent: bool
@@ -163,6 +186,7 @@ class LlamaCppLLM:
         # shutdown, llama.cpp's free functions are already gone and it prints a traceback.
         atexit.register(self._llama.close)
         self._formatter: Any = None
+        self._grammars: dict[str, Any] = {}
         self._prefixes = prefixes or PrefixStates(cache_dir() / "llama-prefix")
         # A saved state is valid only for the same model bytes, context size and llama.cpp.
         st = path.stat()
@@ -297,6 +321,59 @@ class LlamaCppLLM:
                           llama_state_size=len(saved.state), seed=saved.seed)
 
 
+    def stream_json(self, messages: list[dict[str, str]], schema: dict[str, Any], *,
+                    max_tokens: int = 256) -> Iterator[Piece]:
+        """Yield a reply that follows SCHEMA, held to it by a llama.cpp grammar, greedily.
+
+        Each piece carries the top log-probabilities of the token it is, read from the
+        logits the token was sampled from (before the grammar masked them: what the model
+        itself preferred). The system turn, the same for every question, is read once and
+        restored from memory or disk after that (``_restore_prefix``).
+        """
+        from llama_cpp import llama_get_logits_ith, llama_model_get_vocab, llama_vocab_is_eog
+
+        llama = self._llama
+        tokens = llama.tokenize(self._prompt(messages).encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) + max_tokens > llama.n_ctx():
+            raise ModelError(
+                f"{self.id}: the prompt is {len(tokens)} tokens, too long for the "
+                f"{llama.n_ctx()}-token context with {max_tokens} tokens to answer",
+                "ask a shorter question, or retrieve fewer passages (--top-k)",
+            )
+        vocab = llama_model_get_vocab(llama.model)
+        n_vocab = llama.n_vocab()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            self._restore_prefix(tokens)
+            for count, token in enumerate(llama.generate(tokens, temp=0.0, repeat_penalty=1.0,
+                                                         grammar=self._grammar(schema))):
+                if llama_vocab_is_eog(vocab, token) or count >= max_tokens:
+                    break
+                logits = np.ctypeslib.as_array(llama_get_logits_ith(llama.ctx, -1), shape=(n_vocab,))
+                yield Piece(decoder.decode(llama.detokenize([token])), self._alternatives(logits))
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.id} failed: {exc}") from exc
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        return self._grammars[key]
+
+    def _alternatives(self, logits: np.ndarray) -> dict[str, float]:
+        """The TOP_ALTERNATIVES most likely next tokens and their log-probabilities."""
+        top = np.argpartition(-logits, TOP_ALTERNATIVES)[:TOP_ALTERNATIVES]
+        peak = float(logits.max())
+        log_total = peak + float(np.log(np.exp(logits - peak).sum()))
+        found: dict[str, float] = {}
+        for i in top:
+            text = self._llama.detokenize([int(i)]).decode("utf-8", "replace")
+            found[text] = float(np.logaddexp(found.get(text, -np.inf), float(logits[i]) - log_total))
+        return found
+
+
 class OpenAILLM:
     """A model behind an OpenAI-compatible chat-completions endpoint, streamed over SSE.
 
@@ -309,6 +386,7 @@ class OpenAILLM:
         self.id = f"openai:{model}"
         self.model = model
         self._client = client
+        self._json_level = 0  # how far down _JSON_REQUESTS this server has refused
 
     def stream(
         self,
@@ -323,6 +401,13 @@ class OpenAILLM:
         Servers differ: some send a last chunk with no choices (usage), a role-only delta,
         or ``content: null``. Those are skipped, not errors.
         """
+        for choice in self._choices(messages, max_tokens=max_tokens, temperature=temperature, stop=stop):
+            piece = choice.delta.content if choice.delta else None
+            if piece:
+                yield piece
+
+    def _choices(self, messages: list[dict[str, str]], *, stop: list[str] | None, **options: Any) -> Iterator[Any]:
+        """The first choice of each streamed chunk, with every failure as a ModelError."""
         import httpx2
         import openai
 
@@ -331,17 +416,14 @@ class OpenAILLM:
             with self._client.chat.completions.create(
                 model=self.model,
                 messages=cast("list[ChatCompletionMessageParam]", messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
                 stop=stop or openai.omit,  # some servers reject "stop": null
                 stream=True,
+                **options,
             ) as response:
                 for chunk in response:
                     choices = getattr(chunk, "choices", None)  # absent when a server sends junk
-                    choice = choices[0] if choices else None
-                    piece = choice.delta.content if choice and choice.delta else None
-                    if piece:
-                        yield piece
+                    if choices:
+                        yield choices[0]
         except openai.APIError as exc:
             raise self._translate(exc) from cause_unless_it_shows(exc, self._client.api_key)
         # The openai client wraps transport errors only before the stream starts; a server
@@ -356,6 +438,48 @@ class OpenAILLM:
                 f"the model server at {self._base_url} sent a malformed stream: {exc}",
                 "is OPENAI_BASE_URL an OpenAI-compatible /v1 endpoint?",
             ) from exc
+
+    def stream_json(self, messages: list[dict[str, str]], schema: dict[str, Any], *,
+                    max_tokens: int = 256) -> Iterator[Piece]:
+        """Yield a reply held to SCHEMA, with each token's top log-probabilities where the
+        server gives them.
+
+        Servers differ in what they accept, so the request steps down ``_JSON_REQUESTS``
+        (OpenAI's ``json_schema`` with ``logprobs``; without them; llama.cpp's
+        ``json_object`` with a schema; plain text) past each that the server refuses before
+        it sends anything (HTTP 400, 422, 500 or 501), and remembers the first it accepted; from plain
+        text rag.generation reads the same JSON with the same parser.
+        """
+        import openai
+
+        while True:
+            extra = _JSON_REQUESTS[self._json_level](schema)
+            started = False
+            try:
+                for piece in self._pieces(messages, max_tokens, extra):
+                    started = True
+                    yield piece
+                return
+            except ModelError as exc:
+                cause = exc.__cause__
+                refused = isinstance(cause, openai.APIStatusError) and cause.status_code in (400, 422, 500, 501)
+                if started or not refused or self._json_level == len(_JSON_REQUESTS) - 1:
+                    raise
+                self._json_level += 1
+
+    def _pieces(self, messages: list[dict[str, str]], max_tokens: int, extra: dict[str, Any]) -> Iterator[Piece]:
+        """The streamed reply as Pieces: one per token where the server reports tokens."""
+        for choice in self._choices(messages, max_tokens=max_tokens, temperature=0.0, stop=None, **extra):
+            content = choice.delta.content if choice.delta else None
+            if not content:
+                continue
+            tokens = getattr(getattr(choice, "logprobs", None), "content", None) or []
+            if tokens and "".join(t.token for t in tokens) == content:
+                for t in tokens:
+                    yield Piece(t.token, {a.token: a.logprob for a in (t.top_logprobs or [])})
+            else:
+                first = tokens[0] if tokens else None
+                yield Piece(content, {a.token: a.logprob for a in (first.top_logprobs or [])} if first else {})
 
     @property
     def _base_url(self) -> str:
@@ -405,6 +529,17 @@ class OpenAILLM:
     def _mask(self, text: str) -> str:
         key = self._client.api_key
         return text.replace(key, "[key]") if key else text
+
+
+_JSON_REQUESTS: list[Callable[[dict[str, Any]], dict[str, Any]]] = [
+    lambda schema: {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
+                    "logprobs": True, "top_logprobs": TOP_ALTERNATIVES},
+    lambda schema: {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}},
+    lambda schema: {"response_format": {"type": "json_object", "schema": schema}},
+    lambda schema: {},
+]
+"""What ``OpenAILLM.stream_json`` asks a server for, most to least: each step is a form
+some OpenAI-compatible servers refuse."""
 
 
 def _openai_client(base_url: str | None, api_key: str | None, timeout: float) -> openai.OpenAI:

@@ -2,8 +2,8 @@
 
 Each template declares its ``{placeholders}``; loading fails at once if a file uses a
 placeholder the code does not fill (or misses one it needs), instead of failing on the
-first question. ``CANNOT_ANSWER`` is the sentinel shared by the prompt, the code that
-detects it, and the tests.
+first question. A literal brace in a template (a JSON example) is written
+doubled, ``{{`` and ``}}``, as in ``str.format``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 from rag.errors import RagError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
-CANNOT_ANSWER = "NOT_IN_DOCUMENTS"
 
 PLACEHOLDERS: dict[str, set[str]] = {
-    "answer_system": {"language", "cannot_answer"},
-    "answer_user": {"sources", "question", "language"},
-    "source": {"marker", "file", "text"},
+    "answer_system": set(),
+    "answer_user": {"evidence", "question", "language"},
+    "answer_user_parts": {"evidence", "question", "language"},
+    "evidence_group": {"document", "sentences"},
     "rewrite": {"history", "question", "language"},
 }
 

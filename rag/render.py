@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rag.answer import Result
     from rag.batch import Summary
     from rag.config import Threads
     from rag.index import FileRecord, Status
@@ -136,6 +137,30 @@ def answer_text(answer: Answer, quotes: bool = True) -> str:
             if quotes:
                 lines.append(f"    “{c.quote}”")
     return "\n".join(lines)
+
+
+def verbose_text(result: Result) -> str:
+    """``rag ask --verbose``: what the answer was made from, and why it answered or abstained."""
+    lines = ["retrieved (score, found by):"]
+    for rank, hit in enumerate(result.hits, start=1):
+        p = hit.chunk.paragraph
+        lines.append(f"  {rank}. {hit.score:.3f} {'+'.join(hit.via) or 'dense'}  {p.file} {p.location()}: "
+                     f"{_flat(hit.chunk.text)[:90]}")
+    lines.append("evidence shown to the model (similarity to the question):")
+    for s in result.evidence.sentences:
+        named = "*" if s.number in result.reply.evidence else " "
+        lines.append(f" {named}[{s.number}] {s.similarity:.2f}  {s.paragraph.file} {s.paragraph.location()}: "
+                     f"{_flat(s.text)[:90]}")
+    signals = result.signals
+    p_none = "–" if signals.p_none is None else f"{signals.p_none:.2f}"
+    lines.append(f"model named: {list(result.reply.evidence) or 'none'} (p_none {p_none}); "
+                 f"missing from the cited documents: {', '.join(signals.missing_subject) or 'nothing'}")
+    lines.append(f"abstained: {result.decision.reason}" if result.decision.abstain else "answered: every check passed")
+    return "\n".join(lines)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
 def batch_summary_text(s: Summary) -> str:

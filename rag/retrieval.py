@@ -40,7 +40,7 @@ from the store and kept on disk until an ingest changes the manifest.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,11 +72,15 @@ CROSS_LANGUAGE_SHARE = {E5Embedder.id: 0.9, USEEmbedder.id: 0.1}
 @dataclass
 class Retrieved:
     """Ranked hits, the best plain (uncentred) cosine of the question to a candidate (an
-    evidence signal), and timing."""
+    evidence signal), timing, and ``relevance``: the score the hits were ranked by, for any
+    other texts (the answer stage ranks evidence sentences with it, so the question is
+    embedded once and a sentence in another language is not put behind one in the
+    question's own)."""
 
     hits: list[Hit]
     best_dense: float
     ms: float
+    relevance: Callable[[list[str], np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -176,6 +180,16 @@ class Retriever:
         language = detect_language(question)
         centred = q - self._mean(language)
         q_parts = [(p.span, p.weight, _unit(centred[p.span])) for p in self._parts]
+
+        def score(text: str, v: np.ndarray) -> float:
+            passage_language = detect_language(text)
+            p = v - self._mean(passage_language)
+            weights = self.weights if passage_language == language else self.cross_weights
+            return sum(w * float(qc @ _unit(p[span])) for (span, _, qc), w in zip(q_parts, weights, strict=True))
+
+        def relevance(texts: list[str], vectors: np.ndarray) -> np.ndarray:
+            return np.array([score(t, v) for t, v in zip(texts, vectors, strict=True)], np.float32)
+
         # The store ranks by cosine with this vector: per model, the centred question against
         # the stored (uncentred) passage. Within a language that is the centred ranking up to
         # a constant; ranking candidates by the plain question instead loses cross-language
@@ -190,11 +204,7 @@ class Retriever:
         # Chunks the store no longer holds (an ingest since the keyword index) are left out.
         for chunk, v in self._index.chunks_with_vectors(ids):
             best_dense = max(best_dense, float(v @ q))
-            passage_language = detect_language(chunk.text)
-            p = v - self._mean(passage_language)
-            weights = self.weights if passage_language == language else self.cross_weights
-            score = sum(w * float(qc @ _unit(p[span])) for (span, _, qc), w in zip(q_parts, weights, strict=True))
-            found[chunk.id] = _Candidate(chunk, score, ["dense"] if chunk.id in from_store else [])
+            found[chunk.id] = _Candidate(chunk, score(chunk.text, v), ["dense"] if chunk.id in from_store else [])
         for cid, coverage in keyword:
             # Gate: only a chunk that matches most of what the question names gets a
             # bonus; incidental matches of common words (the cross-language case) don't.
@@ -203,4 +213,4 @@ class Retriever:
                 found[cid].via.append("keyword")
         ranked = sorted(found.values(), key=lambda f: -f.score)[:k]
         return Retrieved([Hit(f.chunk, f.score, tuple(f.via)) for f in ranked], best_dense,
-                         (time.perf_counter() - started) * 1000)
+                         (time.perf_counter() - started) * 1000, relevance)

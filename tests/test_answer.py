@@ -7,6 +7,7 @@ and the file on disk has that text at the cited lines.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import replace
@@ -34,7 +35,7 @@ def assert_contract(answer: Answer, root: Path) -> None:
 
 def test_chinese_question_is_answered_from_the_cited_paragraph(assistant: Assistant) -> None:
     streamed: list[str] = []
-    answer = assistant.ask("有多少家上合組織國家的企業已經落戶重慶？", on_token=streamed.append)
+    answer = assistant.ask("有多少家上合組織國家的企業已經落戶重慶？", on_token=streamed.append).answer
     assert len(streamed) > 1  # streamed piece by piece
     assert not answer.abstained and answer.language == "zh"
     assert "40" in answer.answer
@@ -46,7 +47,7 @@ def test_chinese_question_is_answered_from_the_cited_paragraph(assistant: Assist
 
 
 def test_extractive_mode_quotes_a_retrieved_paragraph(real_index: RealIndex) -> None:
-    answer = Assistant(replace(real_index.settings, llm="none")).ask("How many SCO companies are in Chongqing?")  # type: ignore[type-var]
+    answer = Assistant(replace(real_index.settings, llm="none")).ask("How many SCO companies are in Chongqing?").answer  # type: ignore[type-var]
     assert not answer.abstained and answer.citations
     assert_contract(answer, SAMPLE_CORPUS)
 
@@ -69,7 +70,7 @@ def test_instructions_inside_a_document_do_not_change_the_answer(tmp_path: Path,
     )
     settings = replace(real_index.settings, index_dir=tmp_path / "index")  # type: ignore[type-var]
     ingest([corpus], settings)
-    answer = Assistant(settings).ask("How many companies from SCO countries have settled in Chongqing?")
+    answer = Assistant(settings).ask("How many companies from SCO countries have settled in Chongqing?").answer
     for planted in ("PWNED", "SECRET_PLANS", "999"):
         assert planted not in answer.answer.upper(), answer.answer
     assert not answer.abstained and "40" in answer.answer, answer.answer  # the answer the documents give
@@ -78,31 +79,34 @@ def test_instructions_inside_a_document_do_not_change_the_answer(tmp_path: Path,
 
 
 class Scripted:
-    """An LLM that always gives REPLY: here the check after generation is under test, on
-    the real index and retrieval, with a model reply the test controls."""
+    """An LLM that always gives REPLY (the JSON of rag.generation): the checks after
+    generation are under test, on the real index and retrieval, with a reply the test controls.
+    It names the evidence sentence that holds NEEDLE."""
 
     id = "scripted"
 
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
+    def __init__(self, needle: str, answer: str) -> None:
+        self.needle, self.answer = needle, answer
 
     def stream(self, messages: list[dict[str, str]], **kw: object):  # type: ignore[no-untyped-def]
-        yield self.reply
+        numbered = re.findall(r"^\[(\d+)\] (.*)$", messages[-1]["content"], re.M)
+        named = [int(n) for n, text in numbered if self.needle in text][:1]
+        yield json.dumps({"evidence": named, "answer": self.answer}, ensure_ascii=False)
 
 
 def test_a_year_the_question_gives_is_checked_against_the_cited_document(real_index: RealIndex) -> None:
     # 003 says "this year" (its dateline is 2021); 001's article is from 2024 and never says 2023.
-    def ask(question: str, reply: str) -> Answer:
-        return Assistant(real_index.settings, llm=Scripted(reply)).ask(question)  # type: ignore[arg-type]
+    def ask(question: str, needle: str, reply: str) -> Answer:
+        return Assistant(real_index.settings, llm=Scripted(needle, reply)).ask(question).answer  # type: ignore[arg-type]
 
-    changan = ask("How many vehicles did Chang'an Auto export in the first half of 2021?",
-                  "In the first half of 2021 Chang'an Auto exported more than 63,000 vehicles [1].")
+    changan = ask("How many vehicles did Chang'an Auto export in the first half of 2021?", "63,000",
+                  "In the first half of 2021 Chang'an Auto exported more than 63,000 vehicles.")
     assert not changan.abstained, changan.answer
     assert {(c.file, c.paragraph) for c in changan.citations} & {
         ("003_3e9024b6c632520f.txt", 26), ("003_3e9024b6c632520f.txt", 27)
     }
     assert_contract(changan, SAMPLE_CORPUS)
     henan = "كم سيارة باعت شركات السيارات في خنان خلال الأرباع الثلاثة الأولى من عام {}؟"
-    reply = "باعت شركات خنان 840 ألف سيارة في الأرباع الثلاثة الأولى من عام {} [1]."
-    assert not ask(henan.format(2024), reply.format(2024)).abstained  # the control: 2024 is the article's year
-    assert ask(henan.format(2023), reply.format(2023)).abstained
+    reply = "باعت شركات خنان 840 ألف سيارة في الأرباع الثلاثة الأولى من عام {}."
+    assert not ask(henan.format(2024), "840", reply.format(2024)).abstained  # the control: the article's year
+    assert ask(henan.format(2023), "840", reply.format(2023)).abstained

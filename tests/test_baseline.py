@@ -16,7 +16,7 @@ import pytest
 
 from conftest import SAMPLE_CORPUS
 from rag import evaluate as ev
-from rag.abstention import says_not_found
+from rag.baseline import says_not_found
 from rag.paragraphs import split_paragraphs
 
 
@@ -46,7 +46,8 @@ def baseline_parts():
 
 def test_baseline_citations_are_the_paragraphs_of_the_cited_chunk(baseline_parts) -> None:
     base, llm = baseline_parts
-    answer, retrieved = base.ask("How many companies from SCO countries have settled in Chongqing?", "q1")
+    answered = base.ask("How many companies from SCO countries have settled in Chongqing?", "q1")
+    answer, retrieved = answered.answer, answered.retrieved
     assert not answer.abstained and answer.citations
     assert {c.marker for c in answer.citations} == {1}
     sources = llm.prompts[-1].split("Now it's your turn", 1)[1]  # after the template's worked example
@@ -65,14 +66,13 @@ def test_baseline_citations_are_the_paragraphs_of_the_cited_chunk(baseline_parts
 def test_baseline_refusal_counts_as_abstention_and_is_scored(baseline_parts) -> None:
     base, llm = baseline_parts
     llm.reply = "The sources do not contain this information."
-    answer, retrieved = base.ask("Who is the mayor of Chongqing?", "q2")
-    assert answer.abstained and not answer.citations and retrieved
+    answered = base.ask("Who is the mayor of Chongqing?", "q2")
+    assert answered.answer.abstained and not answered.answer.citations and answered.retrieved
     q = ev.Question("q2", "Who is the mayor of Chongqing?", "en", "unanswerable", frozenset(), ())
-    assert ev.score(q, answer, retrieved).abstained
+    assert ev.score(q, answered).abstained
 
 
 @pytest.mark.parametrize("text", [
-    "NOT_IN_DOCUMENTS",
     "The documents do not mention the mayor.",
     "لا توجد معلومات في المصادر عن عدد الشركات.",
     "文件中沒有提到市長的名字。",
@@ -96,8 +96,8 @@ def test_comparison_table_has_both_columns_and_the_latency_ratio() -> None:
 
     fast = Answer("q", "?", "40 [1]", False, "en", [Citation(1, "a.txt", 1, 1, 1, "40")], {"total": 100.0})
     slow = Answer("q", "?", "no idea", False, "en", [], {"total": 300.0})
-    ours = ev.report([ev.score(q, fast, [("a.txt", 1)])])
-    theirs = ev.report([ev.score(q, slow, [("b.txt", 1)])])
+    ours = ev.report([ev.score(q, ev.Answered(fast, [("a.txt", 1)]))])
+    theirs = ev.report([ev.score(q, ev.Answered(slow, [("b.txt", 1)]))])
     table = ev.compare_markdown(ours, theirs, "t")
     assert "| correctness | overall | 100% | 0% |" in table
     assert "| hit_at_k | overall | 100% | 0% |" in table

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -31,8 +32,8 @@ class Echo:
 
     llm = None
 
-    def ask(self, question: str, *, qid: str | None = None) -> Answer:
-        return Answer(qid, question, f"You asked:\n{question}", False, "en")
+    def ask(self, question: str, *, qid: str | None = None) -> SimpleNamespace:
+        return SimpleNamespace(answer=Answer(qid, question, f"You asked:\n{question}", False, "en"))
 
 
 class Cites:
@@ -40,8 +41,8 @@ class Cites:
 
     llm = None
 
-    def ask(self, question: str, *, qid: str | None = None) -> Answer:
-        return Answer(qid, question, "About 40. [1][2]", False, "en", CITED)
+    def ask(self, question: str, *, qid: str | None = None) -> SimpleNamespace:
+        return SimpleNamespace(answer=Answer(qid, question, "About 40. [1][2]", False, "en", CITED))
 
 
 def _batch(tmp_path: Path, questions: str, output: str, assistant: object) -> Path:

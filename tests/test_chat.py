@@ -21,7 +21,7 @@ from conftest import RAG_BIN, RealIndex
 from rag.chat import Chat, Outcome
 from rag.display import Screen
 from rag.followups import Turn, plausible_rewrite, rewrite_question
-from rag.prompts import CANNOT_ANSWER, load
+from rag.prompts import load
 from rag.types import Answer, Chunk, Citation, Hit, Paragraph
 
 # -- fakes: the real interfaces, scripted --------------------------------------------------
@@ -45,13 +45,11 @@ PARAGRAPH = Paragraph("004_19d5bed1d5b90f32.txt", 4, 4, 4, "أمضى الوفد 
 
 
 @dataclass
-class Retrieved:
+class Asked:
+    """What Assistant.ask returns, as far as a chat reads it."""
+
+    answer: Answer
     hits: list[Hit]
-
-
-class FakeRetriever:
-    def retrieve(self, question: str, k: int) -> Retrieved:
-        return Retrieved([Hit(Chunk("c4", PARAGRAPH, 0, PARAGRAPH.text), 0.9)])
 
 
 @dataclass
@@ -62,19 +60,18 @@ class FakeAssistant:
     pieces: list[str] = field(default_factory=lambda: ["The delegation ", "stayed four days [1]."])
     interrupt_after: int | None = None  # raise KeyboardInterrupt after this many pieces
     asked: list[str] = field(default_factory=list)
-    retriever: object = field(default_factory=FakeRetriever)
 
     def ask(self, question, *, qid=None, on_token=None):
         self.asked.append(question)
-        self.retriever.retrieve(question, 5)  # type: ignore[attr-defined]
         for n, piece in enumerate(self.pieces):
             if self.interrupt_after is not None and n == self.interrupt_after:
                 raise KeyboardInterrupt
             if on_token:
                 on_token(piece)
         quote = "أمضى الوفد الفترة من الـ 16 إلى الـ 19 في روسيا"
-        return Answer(qid, question, "The delegation stayed from the 16th to the 19th [1].", False, "en",
-                      [Citation(1, PARAGRAPH.file, 4, 4, 4, quote)])
+        return Asked(Answer(qid, question, "The delegation stayed from the 16th to the 19th [1].", False, "en",
+                            [Citation(1, PARAGRAPH.file, 4, 4, 4, quote)]),
+                     [Hit(Chunk("c4", PARAGRAPH, 0, PARAGRAPH.text), 0.9)])
 
 
 class Shown(io.StringIO):
@@ -139,9 +136,9 @@ def test_verbose_shows_the_rewritten_question() -> None:
 def test_verbose_timings_name_no_first_token_when_no_model_wrote_one() -> None:
     class Timed(FakeAssistant):
         def ask(self, question, *, qid=None, on_token=None):
-            answer = super().ask(question, qid=qid, on_token=on_token)
-            answer.timings_ms = {"retrieve": 12.0, "generate": 1.0, "total": 1500.0}  # --llm none: no first token
-            return answer
+            asked = super().ask(question, qid=qid, on_token=on_token)
+            asked.answer.timings_ms = {"retrieve": 12.0, "generate": 1.0, "total": 1500.0}  # --llm none: no first token
+            return asked
 
     chat, out = make_chat(Timed(None, pieces=[]), verbose=True)
     chat.handle("Which countries did the Liaoning delegation visit?")
@@ -217,14 +214,6 @@ def test_a_failing_question_is_reported_and_the_chat_goes_on() -> None:
     chat, out = make_chat(Down(None))
     assert chat.handle("Which countries did the Liaoning delegation visit?") is Outcome.DONE
     assert "error: cannot reach the model server at http://127.0.0.1:9/v1" in out.text()
-
-
-def test_the_cannot_answer_sentinel_is_not_streamed() -> None:
-    out = Shown()
-    chat = Chat(FakeAssistant(None, pieces=[CANNOT_ANSWER[:4], CANNOT_ANSWER[4:]]),  # type: ignore[arg-type]
-                screen=Screen(out, terminal=True), history=Path("history"))
-    chat.handle("Who is the mayor of Chongqing?")
-    assert CANNOT_ANSWER[:4] not in out.text()  # nothing of it reached the draft on the terminal
 
 
 @pytest.mark.parametrize(

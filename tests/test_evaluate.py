@@ -42,7 +42,7 @@ def test_eval_without_a_model_reports_no_first_token(real_index: RealIndex, tmp_
     result = CliRunner().invoke(app, ["eval", str(_few_questions(tmp_path)), "--llm", "none", "--index", index,
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "out" / "few.json").read_text(encoding="utf-8"))
     assert "first_token" not in report["overall"]["latency_ms_median"]
     assert report["overall"]["latency_ms_median"]["total"] > 0
     assert all("first_token" not in q["timings_ms"] for q in report["questions"])

@@ -252,7 +252,7 @@ def test_no_citation_ever_names_a_file_outside_the_root(runner: CliRunner, tmp_p
 
     # A model that follows the injected instructions and invents sources.
     llm = HostileLLM()
-    got = Assistant(Settings(index_dir=tmp_path / "idx", llm="none"), llm=llm).ask(question)
+    got = Assistant(Settings(index_dir=tmp_path / "idx", llm="none"), llm=llm).ask(question).answer
     files = {c.file for c in got.citations}
     assert files <= indexed, files
     assert_inside(root, files)

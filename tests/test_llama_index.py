@@ -193,15 +193,16 @@ def test_assistant_answers_through_a_llama_index_llm(real_index: RealIndex) -> N
     on what the llama-index LLM streamed. Whatever passage its marker [3] names, the
     citation must land on a paragraph that states the $675 million: ¶24, or ¶25, its
     Chinese version (6.75億美元)."""
-    from rag.answer import MAX_TOKENS, Assistant
+    from rag.answer import Assistant
+    from rag.config import AnswerSettings
 
     inner = ScriptedLLM(["More than 30 Chongqing-based companies expanded to SCO countries, ",
                          "entailing a total investment of $675 million [3]."])
-    answer = Assistant(_settings(real_index, "none"), llm=LlamaIndexLLM(inner)).ask(QUESTION)
+    answer = Assistant(_settings(real_index, "none"), llm=LlamaIndexLLM(inner)).ask(QUESTION).answer
     assert not answer.abstained, answer
     cited = {(c.file, c.paragraph, c.start_line) for c in answer.citations}
     assert cited and cited <= {(GOLD_FILE, 24, 51), (GOLD_FILE, 25, 53)}, answer
     messages, options = inner.calls[0]
     assert [m.role.value for m in messages] == ["system", "user"]
     assert QUESTION in (messages[1].content or "") and LINES[50][:60] in (messages[1].content or "")
-    assert options == {"max_tokens": MAX_TOKENS, "temperature": 0.0}
+    assert options == {"max_tokens": AnswerSettings().max_tokens, "temperature": 0.0}

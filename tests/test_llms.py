@@ -241,6 +241,23 @@ def test_only_a_model_server_says_it_answers_concurrently(local_llm: llms.LLM,
     assert local_llm.concurrent is False  # rag batch --workers gives the embedded model one question at a time
 
 
+SCHEMA = {"type": "object", "properties": {"evidence": {"type": "array", "items": {"type": "integer", "enum": [1, 2]}},
+                                           "answer": {"type": "string"}},
+          "required": ["evidence", "answer"], "additionalProperties": False}
+NUMBERED = [{"role": "user", "content": 'Sentences:\n[1] The sky is blue.\n[2] Grass is green.\n'
+                                        'Which sentence says what colour grass is? Reply with JSON '
+                                        '{"evidence": [numbers], "answer": "..."}'}]
+
+
+def test_local_model_is_held_to_a_schema_and_reports_its_alternatives(local_llm: llms.LLM) -> None:
+    pieces = list(local_llm.stream_json(NUMBERED, SCHEMA, max_tokens=40))  # type: ignore[attr-defined]
+    reply = json.loads("".join(p.text for p in pieces))
+    assert set(reply) == {"evidence", "answer"} and set(reply["evidence"]) <= {1, 2}
+    assert all(p.alternatives for p in pieces)
+    assert all(-50 < lp <= 0 for p in pieces for lp in p.alternatives.values())
+    assert all(p.text in p.alternatives for p in pieces if p.text.isdigit())  # greedy: its own token is ranked
+
+
 def test_prompt_longer_than_the_context_is_a_model_error(local_llm: llms.LLM) -> None:
     messages = [{"role": "user", "content": "word " * 5000}]
     with pytest.raises(ModelError, match="context"):
@@ -334,6 +351,16 @@ def test_openai_backend_streams_from_a_real_server(
     assert load_llm(f"openai:{SERVER_MODEL}") is llm
 
 
+def test_openai_backend_is_held_to_a_schema_by_a_real_server(
+    llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server)
+    monkeypatch.setenv("OPENAI_API_KEY", SERVER_KEY)
+    llm = load_llm(f"openai:{SERVER_MODEL}")
+    reply = json.loads("".join(p.text for p in llm.stream_json(NUMBERED, SCHEMA, max_tokens=40)))  # type: ignore[union-attr]
+    assert set(reply) == {"evidence", "answer"} and set(reply["evidence"]) <= {1, 2}
+
+
 def test_wrong_key_is_refused_without_showing_either_key(
     llama_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -396,6 +423,35 @@ def chunk(choices: list[dict[str, object]]) -> dict[str, object]:
 
 def delta(**fields: object) -> dict[str, object]:
     return {"index": 0, "delta": fields, "finish_reason": None}
+
+
+def test_a_server_that_refuses_response_format_is_asked_in_plain_text() -> None:
+    asked: list[dict[str, object]] = []
+    text = '{"evidence": [1], "answer": "Blue."}'
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        asked.append(body)
+        if "response_format" in body:
+            return httpx2.Response(400, json={"error": {"message": "response_format is not supported"}})
+        return sse(chunk([delta(content=text[:9])]), chunk([delta(content=text[9:])]), "[DONE]")(request)
+
+    llm = mock_llm(handler)
+    assert "".join(p.text for p in llm.stream_json(NUMBERED, SCHEMA)) == text
+    assert [("response_format" in a, "logprobs" in a) for a in asked] == [
+        (True, True), (True, False), (True, False), (False, False)]
+    asked.clear()
+    assert "".join(p.text for p in llm.stream_json(NUMBERED, SCHEMA)) == text
+    assert len(asked) == 1  # it remembers what the server takes
+
+
+def test_token_log_probabilities_from_a_server_become_alternatives() -> None:
+    tokens = [{"token": t, "logprob": -0.1, "top_logprobs": [{"token": t, "logprob": -0.1}, {"token": "]", "logprob": -3.0}]}
+              for t in ('{"evidence": [', "1")]
+    llm = mock_llm(sse(chunk([{**delta(content='{"evidence": [1'), "logprobs": {"content": tokens}}]), "[DONE]"))
+    pieces = list(llm.stream_json(NUMBERED, SCHEMA))
+    assert [p.text for p in pieces] == ['{"evidence": [', "1"]
+    assert pieces[1].alternatives == {"1": -0.1, "]": -3.0}
 
 
 def test_chunks_without_text_are_skipped() -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import RAG_BIN, RealIndex
 from rag.cli import app
 from rag.errors import UsageError
-from rag.questions import MAX_QUESTION_CHARS, checked_question, question_problem
+from rag.questions import MAX_QUESTION_CHARS, checked_question, question_problem, spans_documents
 
 UNASKABLE = ["", "   ", "\n\t", "؟", "?", "？", "...", "«»", "—?!"]
 
@@ -95,3 +95,20 @@ def test_ask_dash_through_a_real_pipe(real_index: RealIndex, tmp_path: Path) -> 
     out = run.stdout.decode("utf-8")
     assert "\x1b" not in out
     assert "003_3e9024b6c632520f.txt ¶" in out
+
+
+@pytest.mark.parametrize(("question", "across"), [
+    ("Which articles mention Russia?", True),
+    ("Compare the populations of Guam and Montana.", True),
+    ("When did Tunisia and Jordan become independent?", True),  # two names coordinated
+    ("How many people died, and how many were injured?", True),  # a second question joined on
+    ("阿曼和西班牙的面積分別是多少？", True),
+    ("河南的汽車要幾天到歐洲？重慶又是哪一年開出中歐班列的？", True),  # two questions in one
+    ("ما مساحة كل من عمان وإسبانيا؟", True),
+    ("في أي مدينة عقد المنتدى، ومتى عقد؟", True),
+    ("How many companies work in Henan's car industry?", False),
+    ("目前大約有多少家上合組織國家的企業在重慶落戶？", False),
+    ("كم شركة تعمل في قطاع صناعة السيارات بمقاطعة خنان؟", False),
+])
+def test_a_question_that_spans_documents_is_told_by_its_function_words(question: str, across: bool) -> None:
+    assert spans_documents(question) is across
