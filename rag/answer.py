@@ -91,14 +91,14 @@ class Assistant:
         evidence = select_evidence(retrieved.hits,
                                    lambda texts: retrieved.relevance(texts, self.embedder.embed_passages(texts)),
                                    settings, per_file=settings.per_file if across else 0)
+        terms = subject_terms(question)
+        holds = self.retriever.keywords.file_terms
         generated = time.perf_counter()
-        reply = (extract(evidence) if self.llm is None else
+        reply = (extract(evidence, lambda file: not missing_subject(terms, [file], holds)) if self.llm is None else
                  generate(self.llm, question, language, evidence, on_token=on_token,
                           max_tokens=settings.max_tokens * (2 if across else 1),
                           parts=settings.max_parts if across else 1))
         generate_ms = (time.perf_counter() - generated) * 1000
-        terms = subject_terms(question)
-        holds = self.retriever.keywords.file_terms
         checked = check(question, reply, evidence)
         if across:
             checked = [c for c in checked if about_subject(terms, _files(c.sentences), holds)]
@@ -126,9 +126,19 @@ def _files(sentences: list[Sentence]) -> list[str]:
     return list(dict.fromkeys(s.paragraph.file for s in sentences))
 
 
-def extract(evidence: Evidence) -> Reply:
-    """``--llm none``: the evidence sentence closest to the question, as the answer."""
-    best = max(evidence.sentences, key=lambda s: s.similarity, default=None)
+def extract(evidence: Evidence, about: Callable[[str], bool] = lambda file: True) -> Reply:
+    """``--llm none``: the sentence of the best-ranked passage closest to the question, as
+    the answer; the best-ranked of the passages whose file is ABOUT the question's subject
+    (rag.abstention.missing_subject) when there is one.
+
+    The passage is the retriever's choice, which weighs the whole passage and the keywords
+    the question names; a sentence's own closeness alone picks a short line that merely
+    resembles the question (a heading, a table's other row). The subject comes first
+    because without a model nothing else reads the passage: a passage from a document that
+    never names what was asked about can only be a neighbouring fact."""
+    groups = evidence.groups()  # in retrieval order
+    groups = [g for g in groups if about(g[0].paragraph.file)] or groups
+    best = max(groups[0], key=lambda s: s.similarity) if groups else None
     if best is None:
         return Reply((), None, True, "")
     return Reply((Part((best.number,), best.text),), None, True, best.text)

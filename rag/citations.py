@@ -12,8 +12,9 @@ is left to check is that the answer says nothing those sentences do not:
   model moves a nearby passage's figures onto whatever was asked about. A figure the
   question itself gives may be repeated: it is the question's, not a claim.
 - a named sentence the answer does not rest on is not cited: when some named sentences
-  share the answer's figures or words and others share nothing, the others go (the small
-  model names a headline or a neighbour beside the sentence it answers from).
+  share the answer's figures or words and others share nothing, or only words a
+  figure-backing sentence shares too, the others go (the small model names a headline or
+  a neighbour beside the sentence it answers from).
 - a reply that named no sentence but wrote an answer (plain text from a backend that
   cannot be held to the JSON) is matched to the evidence sentences that share its
   figures or most of its words.
@@ -112,11 +113,20 @@ def cite(parts: list[Checked], separator: str = " ") -> Cited:
 
 
 def _rested_on(answer: str, chosen: list[Sentence]) -> list[Sentence]:
-    """CHOSEN without the sentences that share nothing with ANSWER, when others do."""
+    """CHOSEN without the sentences ANSWER does not rest on, when others it does.
+
+    A sentence that shares nothing goes. So does one that backs none of the answer's
+    figures when others back them, unless it shares a word they do not: the small model
+    names a sentence that merely repeats the question's subject (a headline, or planted
+    text) beside the one that states the figure, and that citation supports nothing."""
     shares = [_share(answer, s) for s in chosen]
     if not any(backed or shared for backed, shared in shares):
         return chosen  # nothing to tell them apart by (an answer in another script): keep all
-    return [s for s, (backed, shared) in zip(chosen, shares, strict=True) if backed or shared]
+    words = set(tokenize(answer))
+    covered = {w for s, (backed, _) in zip(chosen, shares, strict=True) if backed
+               for w in words & set(tokenize(s.text))}
+    return [s for s, (backed, shared) in zip(chosen, shares, strict=True)
+            if backed or (shared and not (covered and words & set(tokenize(s.text)) <= covered))]
 
 
 def _share(answer: str, sentence: Sentence) -> tuple[int, int]:

@@ -291,9 +291,9 @@ def test_more_workers_with_a_local_model_says_so(runner: CliRunner, index_dir: s
 
 
 class FakeModelServer(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat endpoint that takes DELAY s, answers with the first sentence
-    of the sources that states a number (else the first sentence), cited, and records how
-    many requests it was serving at once."""
+    """An OpenAI-compatible chat endpoint that takes DELAY s, answers with the first evidence
+    sentence that states a number (else the first one), naming it in the JSON the answer
+    stage asks for, and records how many requests it was serving at once."""
 
     DELAY = 1.5
     lock = threading.Lock()
@@ -308,10 +308,9 @@ class FakeModelServer(BaseHTTPRequestHandler):
             cls.most = max(cls.most, cls.in_flight)
         try:
             time.sleep(cls.DELAY)
-            sources = re.findall(r'<source id="(\d+)"[^>]*>\n(.*?)\n</source>', body["messages"][-1]["content"], re.S)
-            sentences = [(m, s) for m, text in sources for s in re.split(r"(?<=[.。؟?])\s*", text.strip()) if s]
-            marker, first = next((ms for ms in sentences if re.search(r"\d", ms[1])), sentences[0] if sentences else ("1", "?"))
-            reply = f"{first} [{marker}]"
+            sentences = re.findall(r"^\[([1-9]\d*)\] (.+)$", body["messages"][-1]["content"], re.M)
+            number, first = next((ns for ns in sentences if re.search(r"\d", ns[1])), sentences[0] if sentences else ("0", ""))
+            reply = json.dumps({"evidence": [int(number)], "answer": first}, ensure_ascii=False)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()

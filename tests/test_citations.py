@@ -71,6 +71,13 @@ def test_named_sentences_the_answer_does_not_rest_on_are_not_cited() -> None:
     assert got.text == "Total investment of $675 million. [1] [2]"
 
 
+def test_a_named_sentence_repeating_only_what_the_figure_backer_says_is_not_cited() -> None:
+    got = cited("How many SCO companies are in Chongqing?", reply((5, 1), "40 SCO companies in Chongqing."))
+    assert [c.paragraph for c in got.citations] == [24]  # the headline adds no word ¶24 lacks
+    kept = cited("How many, and what drives SCO ties?", reply((1, 5), "40 companies; digital-rich spurs ties."))
+    assert [c.paragraph for c in kept.citations] == [24, 2]  # here the headline states a part
+
+
 def test_a_figure_the_question_gives_may_be_repeated() -> None:
     got = cited("Did 40 companies set up there in 2021?", reply((1,), "Yes, 40 companies set up in 2021."))
     assert got.citations and not got.parts[0].dropped

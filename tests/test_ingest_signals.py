@@ -63,7 +63,7 @@ def _only_the_small_files_are_indexed(index_dir: Path) -> None:
 def test_ctrl_c_in_a_terminal_stops_within_two_seconds_and_keeps_the_finished_files(tmp_path: Path) -> None:
     docs, index_dir = _folder(tmp_path / "docs", big=6000), tmp_path / "idx"
     child = pexpect.spawn(str(RAG_BIN), ["ingest", str(docs), "--index", str(index_dir)], env=_env(),
-                          encoding="utf-8", timeout=300, dimensions=(24, 120))
+                          encoding="utf-8", timeout=300, dimensions=(24, 120), use_poll=True)
     try:
         # The warning comes once the small files are written and the big one begins.
         child.expect(r"a_big\.txt: 6,000 paragraphs \(6,000 chunks\) to embed, about \d+ min at \d+ chunks/s")

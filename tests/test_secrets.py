@@ -188,7 +188,7 @@ def test_eval_scores_an_answers_file_of_failures_without_the_key(runner: CliRunn
                                  "--llm", "openai:some-model", "--index", index])
 
     assert result.exit_code == 0, shown(result)
-    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "report" / f"{evalset.stem}.json").read_text(encoding="utf-8"))
     assert report["overall"]["errors"] == 2
     assert all(url in q["error"] for q in report["questions"])
     assert_no_key(shown(result), batch.stderr)
@@ -203,7 +203,7 @@ def test_eval_answering_records_each_failure_naming_the_server_without_the_key(
     result = runner.invoke(app, args + ["--debug"] * debug)
     assert result.exit_code == 1, shown(result)
     assert f"cannot reach the model server at {url}" in result.stderr, result.stderr
-    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "report" / f"{evalset.stem}.json").read_text(encoding="utf-8"))
     asked = sum(1 for line in evalset.read_text(encoding="utf-8").splitlines() if line.strip())
     assert report["overall"]["errors"] == asked  # every question recorded, none lost
     assert_no_key(shown(result))
