@@ -23,4 +23,4 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: install
-	$(PY) bench/retrieval.py
+	$(PY) bench/retrieval.py --corpus examples/corpus eval/dev.jsonl eval/heldout.jsonl

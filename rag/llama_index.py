@@ -25,8 +25,9 @@ its paragraph, so a quote from it can be checked), ``metadata`` the file (relati
 ingested folder), paragraph, start_line, end_line, page and page_paragraph (PDF only),
 part, ``location`` as a person reads it (``¶24 (line 51)``) and ``via`` (dense, keyword);
 its SOURCE relationship is the file, so ``ref_doc_id`` groups nodes per document.
-Nodes come in rag's order, which is not by score: every second place goes to a passage
-in another language than the question's (rag.retrieval), so don't re-sort them. A
+Nodes come in rag's ranking (centred per-model dense scores and a gated keyword bonus,
+rag.retrieval); their ``score`` is left None, as that ranking is not one similarity, so
+keep their order rather than re-sorting. A
 citation node's text is the verified quote, and its metadata the marker, file, paragraph
 and lines. Any llama-index pipeline can take ``RagRetriever`` (``RetrieverQueryEngine``,
 ``CitationQueryEngine``, a chat engine); only ``RagQueryEngine`` gives checked citations.
@@ -132,8 +133,8 @@ def citation_node(citation: Citation) -> NodeWithScore:
 
 
 class RagRetriever(BaseRetriever):
-    """rag's hybrid multilingual retrieval (dense e5+USE, gated keyword boost, other
-    languages every second place; see rag.retrieval) as a llama-index retriever."""
+    """rag's hybrid multilingual retrieval (centred dense e5+USE, gated keyword boost;
+    see rag.retrieval) as a llama-index retriever."""
 
     def __init__(self, retriever: Retriever, k: int = DEFAULT_TOP_K,
                  callback_manager: CallbackManager | None = None) -> None:
