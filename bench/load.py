@@ -137,24 +137,34 @@ def questions(language: str = "en") -> list[str]:
 
 
 def answer_messages(i: int, count_tokens: Any, target: int) -> list[dict[str, str]]:
-    """Question I's answer prompt, in the answer stage's templates, with sample paragraphs as
-    sources (a different run of them per question) until it is TARGET tokens long.
+    """Question I's answer prompt, made by the answer stage itself (rag.generation.messages),
+    with sentences of sample paragraphs as its evidence (a different run of them per
+    question) until it is TARGET tokens long or the evidence budget of
+    rag.config.AnswerSettings is spent, whichever comes first (the budget is what a real
+    question gets)."""
+    from rag.config import AnswerSettings
+    from rag.evidence import Evidence, Sentence
+    from rag.generation import messages
+    from rag.lang import reading_length
+    from rag.sentences import sentence_spans
+    from rag.types import Chunk, Hit, Paragraph
 
-    If the answer stage's prompt templates change, this is the one place to follow them."""
-    from rag.prompts import CANNOT_ANSWER, render
-
+    budget = AnswerSettings()
     paragraphs = sample_paragraphs(200)
-    system = render("answer_system", language="English", cannot_answer=CANNOT_ANSWER)
     question = questions()[i % len(questions())]
-    sources: list[str] = []
+    sentences: list[Sentence] = []
+    used, k = 0, 0
     while True:
-        text = paragraphs[(7 * i + len(sources)) % len(paragraphs)][:420]  # answer.CONTEXT_CHARS
-        sources.append(render("source", marker=str(len(sources) + 1), file=f"doc{len(sources)}.txt", text=text))
-        messages = [{"role": "system", "content": system},
-                    {"role": "user", "content": render("answer_user", sources="\n".join(sources),
-                                                       question=question, language="English")}]
-        if count_tokens(messages) >= target or len(sources) >= 20:
-            return messages
+        text = paragraphs[(7 * i + k) % len(paragraphs)]
+        hit = Hit(Chunk(f"doc{k}.txt::1::0", Paragraph(f"doc{k}.txt", 1, 1, 1, text), 0, text), 0.5)
+        k += 1
+        for a, b in sentence_spans(text, budget.sentence_chars)[:2]:
+            sentences.append(Sentence(len(sentences) + 1, hit, a, b, 0.5))
+            used += reading_length(text[a:b])
+        chat = messages(question, "en", Evidence(tuple(sentences), ()))
+        if (count_tokens(chat) >= target or used >= budget.evidence_chars
+                or len(sentences) >= budget.evidence_sentences):
+            return chat
 
 
 # -- cells (each in a process of its own) -------------------------------------------------

