@@ -36,9 +36,13 @@ def test_defaults_come_per_component_from_the_one_table(distinct_defaults: None)
     assert Settings().threads == threads
 
 
-def test_todays_default_is_one_thread_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_todays_defaults_leave_generation_one_core_and_give_the_rest_every_core(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAG_THREADS", raising=False)
-    assert resolve_threads() == Threads.same(usable_cores(), "")
+    cores = usable_cores()
+    got = resolve_threads()
+    assert (got.e5, got.use, got.prompt) == (cores, cores, cores)
+    assert got.generate == max(1, cores - 1)
 
 
 def test_a_default_never_goes_below_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
