@@ -26,8 +26,10 @@ wiki set together (eval/README.md), and reported on eval/heldout.jsonl.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.config import AnswerSettings
 from rag.lang import detect_language, tokenize
@@ -190,6 +192,21 @@ def _matched(terms: list[Term], files: list[str], holds: Callable[[str], frozens
 
 
 def _contains(held: frozenset[str], phrase: str) -> bool:
-    tokens = tokenize(phrase)
-    return bool(tokens) and all(t in held for t in tokens)
+    """Whether HELD has every token of PHRASE, Latin letters compared without their accents:
+    a name typed without them (Beyonce, Delbruck) is the one the document spells with them
+    (Beyoncé, Delbrück), and the keyword tokens keep accents."""
+    tokens = [_unaccented(t) for t in tokenize(phrase)]
+    folded = _unaccented_set(held)
+    return bool(tokens) and all(t in folded for t in tokens)
+
+
+def _unaccented(token: str) -> str:
+    if not _SCRIPTS["latin"].search(token):
+        return token
+    return "".join(c for c in unicodedata.normalize("NFKD", token) if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=64)
+def _unaccented_set(held: frozenset[str]) -> frozenset[str]:
+    return frozenset(_unaccented(t) for t in held)
 

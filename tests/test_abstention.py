@@ -31,6 +31,7 @@ DOCS = {
     "منتدى.txt": "افتتح المنتدى العاشر لصناعة السبك في نينغبو.",
     "論壇.txt": "第十屆鑄造論壇在寧波開幕。",
     "chongqing.txt": "Chongqing hosts 40 SCO companies. 重慶有40家上合組織企業。",
+    "chopin.txt": "Frédéric Chopin left Warsaw in 1830.",
 }
 
 
@@ -41,6 +42,8 @@ DOCS = {
     ("Where was the tenth forum held?", "論壇.txt", ()),
     ("How many SCO companies are in Chengdu?", "chongqing.txt", ("Chengdu",)),
     ("How many SCO companies are in Chongqing?", "chongqing.txt", ()),
+    ("When did Frederic Chopin leave Warsaw?", "chopin.txt", ()),  # typed without the accents it has
+    ("When did Frédéric Chopin leave Krakow?", "chopin.txt", ("Krakow",)),
     ("How many BYD cars went to Ningbo?", "منتدى.txt", ()),  # Latin names can't be matched in Arabic text
     ("成都有多少家上合組織企業？", "chongqing.txt", ()),  # no mark tells a Chinese name: left to other signals
 ])
