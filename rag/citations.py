@@ -123,10 +123,10 @@ def _rested_on(answer: str, chosen: list[Sentence]) -> list[Sentence]:
     if not any(backed or shared for backed, shared in shares):
         return chosen  # nothing to tell them apart by (an answer in another script): keep all
     words = set(tokenize(answer))
-    covered = {w for s, (backed, _) in zip(chosen, shares, strict=True) if backed
-               for w in words & set(tokenize(s.text))}
-    return [s for s, (backed, shared) in zip(chosen, shares, strict=True)
-            if backed or (shared and not (covered and words & set(tokenize(s.text)) <= covered))]
+    common = [words & set(tokenize(s.text)) for s in chosen]
+    covered = set().union(*(c for c, (backed, _) in zip(common, shares, strict=True) if backed))
+    return [s for s, c, (backed, _) in zip(chosen, common, shares, strict=True)
+            if backed or (c and not (covered and c <= covered))]
 
 
 def _share(answer: str, sentence: Sentence) -> tuple[int, int]:
