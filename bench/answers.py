@@ -26,7 +26,7 @@ from typing import Any
 
 from rag import evaluate as ev
 from rag.answer import Assistant
-from rag.config import AnswerSettings, Settings
+from rag.config import AnswerSettings, Settings, StoreSettings
 from rag.llms import Piece, load_llm
 
 
@@ -81,7 +81,7 @@ def main() -> None:
         name, _, rest = spec.partition("=")
         files, _, index = rest.partition("@")
         questions = [q for f in files.split(",") for q in ev.load_questions(Path(f)) if not only or q.id in only]
-        assistant = Assistant(Settings(index_dir=Path(index), answer=answer_settings), llm=llm)
+        assistant = Assistant(Settings(store=StoreSettings(index_dir=Path(index)), answer=answer_settings), llm=llm)
 
         def answer(q: ev.Question) -> ev.Answered:
             result = assistant.ask(q.question, qid=q.id)

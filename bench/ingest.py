@@ -14,7 +14,7 @@ paragraphs (checked against the ingest report).
 Each size runs in a fresh subprocess, so peak RSS (ru_maxrss) is that size's own:
 
 1. load the embedder and embed 8 texts to warm it up ("model load s", not counted below);
-2. first ingest: ``rag.ingest.ingest([corpus], Settings(index_dir=tmp, embed=SPEC))``;
+2. first ingest: ``rag.ingest.ingest([corpus], Settings(store=StoreSettings(index_dir=tmp), models=ModelSettings(embed=SPEC)))``;
 3. raw embedding: the same chunk texts, in the pipeline's order (smallest file first), in
    batches of rag.ingest.MAX_BATCH, through the same loaded embedder's ``embed_passages``.
    The pipeline's own batches are sized to take ~0.5 s each (so Ctrl-C gets through), so
@@ -194,16 +194,16 @@ def pipeline_groups(corpus: Path, max_chars: int) -> list[list[str]]:
 
 def child(args: argparse.Namespace) -> None:
     """One size, in its own process: warm-up, first ingest, raw embedding, re-ingest."""
-    from rag.config import Settings
+    from rag.config import ModelSettings, Settings, StoreSettings
     from rag.embeddings import load_embedder
     from rag.ingest import ingest
 
     corpus, n, files = args.corpus, args.size, args.files
-    settings = Settings(index_dir=args.index, embed=args.embed)
+    settings = Settings(store=StoreSettings(index_dir=args.index), models=ModelSettings(embed=args.embed))
     res: dict[str, object] = {"size": n, "files": files, "embed": args.embed}
 
     t = time.perf_counter()
-    embedder = load_embedder(args.embed, settings.threads)
+    embedder = load_embedder(args.embed, settings.models.threads)
     embedder.embed_passages(sample_paragraphs()[:8])
     res["model_load_s"] = time.perf_counter() - t
     res["embedder"] = embedder.id
@@ -249,7 +249,7 @@ def child(args: argparse.Namespace) -> None:
 
     res["load_before_raw"] = os.getloadavg()
     t = time.perf_counter()
-    groups = pipeline_groups(corpus, settings.max_chars)
+    groups = pipeline_groups(corpus, settings.store.max_chars)
     res["parse_s"] = time.perf_counter() - t
     if sum(map(len, groups)) != report.chunks:
         raise AssertionError(f"{sum(map(len, groups))} chunk texts, ingest made {report.chunks}")

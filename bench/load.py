@@ -169,11 +169,11 @@ def answer_messages(i: int, count_tokens: Any, target: int) -> list[dict[str, st
 
 # -- cells (each in a process of its own) -------------------------------------------------
 def cell_embed(spec: dict[str, Any]) -> dict[str, Any]:
-    from rag.config import Threads
+    from rag.config import ModelSettings, Threads
     from rag.embeddings import load_embedder
 
     t = spec["threads"]
-    embedder = load_embedder(spec["model"], Threads.same(t, "bench") if t else None)
+    embedder = load_embedder(spec["model"], ModelSettings(threads=Threads.same(t, "bench")) if t else None)
     texts = sample_paragraphs(spec["paragraphs"])
     embedder.embed_passages(texts[:8])  # loads the models and warms them up
     done, started = 0, time.perf_counter()
@@ -188,17 +188,18 @@ def cell_embed(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _local_llm(generate: int, prompt: int, prefixes: Path) -> Any:
+    from rag.config import ModelSettings
     from rag.llms import EMBEDDED_NAME, LlamaCppLLM, embedded_model_path
     from rag.prefix_states import PrefixStates
 
     return LlamaCppLLM(f"local:{EMBEDDED_NAME}", embedded_model_path(), threads=generate,
-                       batch_threads=prompt, n_ctx=4096, prefixes=PrefixStates(prefixes))
+                       batch_threads=prompt, n_ctx=ModelSettings.n_ctx, prefixes=PrefixStates(prefixes))
 
 
 def _threads_in_force() -> tuple[int, int]:
-    from rag.config import resolve_threads
+    from rag.config import resolve
 
-    threads = resolve_threads()
+    threads = resolve().models.threads
     return threads.generate, threads.prompt
 
 
@@ -503,12 +504,12 @@ def main() -> None:
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop_on_signal)
-    from rag.config import resolve_threads
+    from rag.config import resolve
 
     command = shlex.join([Path(sys.executable).name, *sys.argv])
     date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     info = machine()
-    in_force = resolve_threads()
+    in_force = resolve().models.threads
     with tempfile.TemporaryDirectory(prefix="rag-load-") as tmp:
         bench = Bench(args, Path(tmp))
         for component in args.only:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.chunks import chunk_id
-from rag.config import Settings
+from rag.config import ModelSettings, Settings, StoreSettings
 from rag.embeddings import load_embedder
 from rag.evaluate import Question, load_questions
 from rag.index import Index, open_index
@@ -104,14 +104,14 @@ def main() -> None:
         if args.corpus is not None:
             from rag.ingest import ingest
 
-            settings = Settings(index_dir=Path(tmp), embed=args.embed)
+            settings = Settings(store=StoreSettings(index_dir=Path(tmp)), models=ModelSettings(embed=args.embed))
             ingest([args.corpus], settings)
             index_dir = Path(tmp)
         else:
             index_dir = args.index
         index = open_index(index_dir, None)
-        retriever = Retriever(index, load_embedder(index.embed_spec, Settings().threads),
-                              keyword_cache=None if args.corpus else Settings(index_dir=index_dir).keyword_cache,
+        retriever = Retriever(index, load_embedder(index.embed_spec),
+                              keyword_cache=None if args.corpus else StoreSettings(index_dir=index_dir).keyword_cache,
                               **options)
         retriever.retrieve("warm-up", args.k)  # model load and keyword index are not per-question costs
         rows = run(index, retriever, questions, args.k)

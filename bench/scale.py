@@ -98,7 +98,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
 
-    from rag.config import DEFAULT_EMBED, Settings
+    from rag.config import DEFAULT_EMBED, ModelSettings, Settings, StoreSettings
 
     embed = args.embed or DEFAULT_EMBED
     store = "server" if args.server else "embedded"
@@ -127,17 +127,17 @@ def main() -> None:
         from rag import evaluate as ev
         from rag.answer import Assistant
 
-        settings = Settings(index_dir=index_dir, chroma_url=url, embed=embed, llm="none")
+        settings = Settings(store=StoreSettings(index_dir=index_dir, chroma_url=url), models=ModelSettings(embed=embed, llm="none"))
         questions = ev.load_questions(ROOT / "eval" / "dev.jsonl") + ev.load_questions(ROOT / "eval" / "heldout.jsonl")
-        settings.keyword_cache.unlink(missing_ok=True)  # time the build, as the first ask after an ingest pays it
+        settings.store.keyword_cache.unlink(missing_ok=True)  # time the build, as the first ask after an ingest pays it
         t = time.perf_counter()
         Assistant(settings).retriever.keywords
         build_s = time.perf_counter() - t
         assistant = Assistant(settings)  # a later process: loads the saved keyword index
         t = time.perf_counter()
-        assistant.retriever.retrieve(questions[0].question, settings.top_k)
+        assistant.retriever.retrieve(questions[0].question, settings.retrieval.top_k)
         first_s = time.perf_counter() - t
-        retrieval = [assistant.retriever.retrieve(q.question, settings.top_k).ms
+        retrieval = [assistant.retriever.retrieve(q.question, settings.retrieval.top_k).ms
                      for _ in range(2) for q in questions[1:]]
         asks = [assistant.ask(q.question).answer.timings_ms["total"] for q in questions[1:]]
         row: dict[str, object] = {

@@ -22,7 +22,8 @@ from typing import Any
 from rag.abstention import NOT_FOUND, Decision, Signals, about_subject, decide, missing_subject, subject_terms
 from rag.citations import check, cite
 from rag.config import Settings
-from rag.embeddings import Embedder, load_embedder
+from rag import embeddings
+from rag.embeddings import Embedder
 from rag.errors import RagError
 from rag.evidence import Evidence, Sentence, select_evidence
 from rag.generation import Part, Reply, generate
@@ -64,16 +65,17 @@ class Assistant:
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
                  llm: LLM | None | object = _FROM_SETTINGS) -> None:
         self.settings = settings
-        self.index: Index = open_index(settings.index_dir, settings.chroma_url)
-        self.embedder: Embedder = embedder or load_embedder(settings.embed or self.index.embed_spec, settings.threads)
+        self.index: Index = open_index(settings.store.index_dir, settings.store.chroma_url)
+        self.embedder: Embedder = embedder or embeddings.load_embedder(settings.models.embed or self.index.embed_spec,
+                                                                settings.models)
         if self.embedder.id != self.index.info.embedder:
             raise RagError(
                 f"the index was built with embedder {self.index.info.embedder!r}, but --embed is "
-                f"{settings.embed!r} ({self.embedder.id!r})",
+                f"{settings.models.embed!r} ({self.embedder.id!r})",
                 "pass the --embed the index was built with, or rebuild: `rag ingest --rebuild PATH`",
             )
-        self.retriever = Retriever(self.index, self.embedder, keyword_cache=settings.keyword_cache)
-        self.llm: LLM | None = (load_llm(settings.llm, threads=settings.threads) if llm is _FROM_SETTINGS
+        self.retriever = Retriever(self.index, self.embedder, keyword_cache=settings.store.keyword_cache)
+        self.llm: LLM | None = (load_llm(settings.models.llm, settings.models) if llm is _FROM_SETTINGS
                                 else llm)  # type: ignore[assignment]
 
     def ask(self, question: str, *, qid: str | None = None, on_token: TokenSink | None = None) -> Result:
@@ -87,7 +89,7 @@ class Assistant:
         settings = self.settings.answer
         language = detect_language(question)
         across = spans_documents(question)
-        retrieved = self.retriever.retrieve(question, self.settings.top_k * (2 if across else 1))
+        retrieved = self.retriever.retrieve(question, self.settings.retrieval.top_k * (2 if across else 1))
         evidence = select_evidence(retrieved.hits,
                                    lambda texts: retrieved.relevance(texts, self.embedder.embed_passages(texts)),
                                    settings, per_file=settings.per_file if across else 0)
@@ -119,7 +121,7 @@ class Assistant:
         if reply.first_token_ms is not None:  # from the question, as a person waits for it
             answer.timings_ms["first_token"] = round((generated - started) * 1000 + reply.first_token_ms, 1)
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
-        return Result(answer, retrieved.hits[: self.settings.top_k], evidence, reply, signals, decision)
+        return Result(answer, retrieved.hits[: self.settings.retrieval.top_k], evidence, reply, signals, decision)
 
 
 def _files(sentences: list[Sentence]) -> list[str]:

@@ -34,7 +34,7 @@ from llama_index.core.schema import NodeWithScore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
-from rag.config import AnswerSettings
+from rag.config import AnswerSettings, ModelSettings
 from rag.documents import read_document
 from rag.embeddings import Embedder
 from rag.errors import DocumentError
@@ -81,7 +81,7 @@ class LLMAdapter(CustomLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=4096, num_output=AnswerSettings().max_tokens, model_name=self._llm.id)
+        return LLMMetadata(context_window=ModelSettings.n_ctx, num_output=AnswerSettings.max_tokens, model_name=self._llm.id)
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -95,7 +95,7 @@ class LLMAdapter(CustomLLM):
             yield CompletionResponse(text=text, delta=piece)
 
     def _pieces(self, prompt: str) -> Any:
-        return self._llm.stream([{"role": "user", "content": prompt}], max_tokens=AnswerSettings().max_tokens, temperature=0.0)
+        return self._llm.stream([{"role": "user", "content": prompt}], max_tokens=AnswerSettings.max_tokens, temperature=0.0)
 
 
 class Baseline:

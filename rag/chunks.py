@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from rag.config import DEFAULT_MAX_CHARS
+from rag.config import StoreSettings
 from rag.sentences import SENTENCE_END
 from rag.types import Chunk, Paragraph
 
@@ -51,7 +51,7 @@ def _spans(text: str, max_chars: int) -> Iterator[tuple[int, int]]:
         start = end
 
 
-def chunk_paragraph(paragraph: Paragraph, max_chars: int = DEFAULT_MAX_CHARS) -> list[Chunk]:
+def chunk_paragraph(paragraph: Paragraph, max_chars: int = StoreSettings.max_chars) -> list[Chunk]:
     """One chunk for a short paragraph, several (all citing it) for a long one."""
     return [
         Chunk(chunk_id(paragraph.file, paragraph.number, part), paragraph, part, paragraph.text[a:b])
@@ -59,6 +59,6 @@ def chunk_paragraph(paragraph: Paragraph, max_chars: int = DEFAULT_MAX_CHARS) ->
     ]
 
 
-def chunk_paragraphs(paragraphs: Iterable[Paragraph], max_chars: int = DEFAULT_MAX_CHARS) -> list[Chunk]:
+def chunk_paragraphs(paragraphs: Iterable[Paragraph], max_chars: int = StoreSettings.max_chars) -> list[Chunk]:
     """Chunks of many paragraphs, in order; never crosses a paragraph, so never a file."""
     return [c for p in paragraphs for c in chunk_paragraph(p, max_chars)]

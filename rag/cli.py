@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from rag.config import DEFAULT_EMBED, DEFAULT_INDEX, DEFAULT_LLM, DEFAULT_TOP_K, Settings, resolve_threads
+from rag.config import Settings, describe, resolve
 from rag.errors import RagError, UsageError
 
 
@@ -57,35 +57,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-IndexOpt = Annotated[Path, typer.Option("--index", envvar="RAG_INDEX", metavar="DIR", help="Index folder.")]
-ChromaOpt = Annotated[
-    str | None,
-    typer.Option("--chroma-url", envvar="RAG_CHROMA_URL", metavar="URL",
-                 help="Use a Chroma server (http://host:port) instead of the embedded store."),
-]
-EmbedOpt = Annotated[
-    str | None,
-    typer.Option("--embed", envvar="RAG_EMBED", metavar="SPEC",
-                 help=f"Embedding model: e5, use, e5+use (weights: e5*0.7+use*0.3), or openai:MODEL. "
-                      f"Ingest default: {DEFAULT_EMBED}; questions default to what built the index."),
-]
-LlmOpt = Annotated[
-    str, typer.Option("--llm", envvar="RAG_LLM", metavar="SPEC",
-                      help="local (embedded model), gguf:PATH, openai:MODEL, or none (extractive).")
-]
-TopKOpt = Annotated[int, typer.Option("--top-k", min=1, max=50, metavar="N", help="Passages retrieved per question.")]
+# Flags default to None ("not given"): rag.config.resolve() layers them over the profile and
+# the environment, and each help text is the setting's own description (rag.config.describe).
+IndexOpt = Annotated[Path | None, typer.Option("--index", metavar="DIR", help=describe("store.index_dir"),
+                                               show_default=False)]
+ChromaOpt = Annotated[str | None, typer.Option("--chroma-url", metavar="URL", help=describe("store.chroma_url"))]
+EmbedOpt = Annotated[str | None, typer.Option("--embed", metavar="SPEC", help=describe("models.embed"))]
+LlmOpt = Annotated[str | None, typer.Option("--llm", metavar="SPEC", help=describe("models.llm"))]
+TopKOpt = Annotated[int | None, typer.Option("--top-k", min=1, max=50, metavar="N", help=describe("retrieval.top_k"))]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, metavar="N", help=describe("models.threads"))]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, max=64, metavar="N", help=describe("batch.workers"))]
+LogOpt = Annotated[bool | None, typer.Option("--log/--no-log", help=describe("log"), show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
-# No envvar=: RAG_THREADS is read in rag.config, which also holds the per-component defaults.
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option("--threads", min=1, metavar="N",
-                 help="Threads for every model (embedders, local LLM); RAG_THREADS sets it too. "
-                      "Default: per component, as `rag status` shows."),
-]
-LogOpt = Annotated[
-    bool, typer.Option("--log/--no-log", envvar="RAG_LOG", help="Append each answer to the log that `rag logs` shows (RAG_LOG=0: off).")
-]
 
 
 def _show_version(value: bool) -> None:
@@ -163,7 +147,7 @@ def _progress_bar(label: str = "embedding") -> tuple[Callable[[int, int], None] 
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders (recursive).")],
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
     sync: Annotated[bool, typer.Option("--sync", help="Make the index exactly PATHs: also remove every file indexed from elsewhere.")] = False,
@@ -187,7 +171,7 @@ def ingest(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupted = False
     with _errors(debug):
-        settings = Settings(index_dir=index, chroma_url=chroma_url, embed=embed, threads=resolve_threads(threads))
+        settings = _settings(index, chroma_url, embed, threads=threads)
         update, stop = _progress_bar()
         try:
             report = run_ingest(paths, settings, rebuild=rebuild, sync=sync, progress=update,
@@ -207,7 +191,7 @@ def ingest(
 @app.command("rm")
 def remove(
     paths: Annotated[list[str], typer.Argument(help="Files or folders on disk, or names as `rag ls` shows them.")],
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -222,14 +206,14 @@ def remove(
     from rag.render import remove_text, to_json
 
     with _errors(debug):
-        report = run_remove(paths, Settings(index_dir=index, chroma_url=chroma_url))
+        report = run_remove(paths, _settings(index, chroma_url))
     typer.echo(to_json(report) if json_out else remove_text(report))
 
 
 @app.command("ls")
 def list_files(
     paths: Annotated[list[str] | None, typer.Argument(help="Only these files or folders (as for `rag rm`).")] = None,
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -243,14 +227,15 @@ def list_files(
     from rag.sources import select
 
     with _errors(debug):
-        records = list(open_index(index, chroma_url).files().values())
+        store = _settings(index, chroma_url).store
+        records = list(open_index(store.index_dir, store.chroma_url).files().values())
         records = select(records, paths) if paths else sorted(records, key=lambda r: r.name)
     typer.echo(ls_json(records) if json_out else ls_text(records))
 
 
 @app.command()
 def status(
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -263,16 +248,53 @@ def status(
     from rag.render import status_json, status_text
 
     with _errors(debug, json_out):
-        threads = resolve_threads()
-        st = index_status(open_index(index, chroma_url))
+        settings = _settings(index, chroma_url)
+        threads = settings.models.threads
+        st = index_status(open_index(settings.store.index_dir, settings.store.chroma_url))
     typer.echo(status_json(st, threads) if json_out else status_text(st, threads))
 
 
-def _settings(index: Path, chroma_url: str | None, embed: str | None, llm: str, top_k: int,
-              threads: int | None) -> Settings:
-    """The Settings of a command that answers; call it inside ``_errors`` (RAG_THREADS may be bad)."""
-    return Settings(index_dir=index, chroma_url=chroma_url, embed=embed, llm=llm, top_k=top_k,
-                    threads=resolve_threads(threads))
+@app.command("settings")
+def show_settings(
+    index: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    embed: EmbedOpt = None,
+    llm: LlmOpt = None,
+    top_k: TopKOpt = None,
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show every setting, its value and where it came from: default < profile < environment < flag.
+
+    The profile is a TOML file (RAG_PROFILE, else profile.toml in the user config folder, ~/.config/rag on Linux) with one table per group: [store], [models], [retrieval], [answer], [batch]; `log` at the top. The flags given here show how a command with the same flags would run.
+
+    Example: rag settings --llm none
+    """
+    from rag.config import explain, profile_path
+    from rag.render import settings_json, settings_text
+
+    with _errors(debug, json_out):
+        rows = explain(_flags(index, chroma_url, embed, llm, top_k, threads))
+        profile = profile_path()
+    shown = str(profile) if profile else None
+    typer.echo(settings_json(rows, shown) if json_out else settings_text(rows, shown))
+
+
+def _flags(index: Path | None = None, chroma_url: str | None = None, embed: str | None = None,
+           llm: str | None = None, top_k: int | None = None, threads: int | None = None,
+           log: bool | None = None, workers: int | None = None) -> dict[str, object]:
+    """The setting each shared flag sets, by rag.config key (None: not given)."""
+    return {"store.index_dir": index, "store.chroma_url": chroma_url, "models.embed": embed,
+            "models.llm": llm, "retrieval.top_k": top_k, "models.threads": threads, "log": log,
+            "batch.workers": workers}
+
+
+def _settings(*flags: Any, **named: Any) -> Settings:
+    """The Settings of a command: its flags (in ``_flags``' order; None: not given) over
+    the profile and the environment. Call it inside ``_errors``: a bad RAG_* value or
+    profile is a UsageError."""
+    return resolve(_flags(*flags, **named))
 
 
 def _status(message: str) -> None:
@@ -285,15 +307,15 @@ def _status(message: str) -> None:
 def ask(
     question: Annotated[str, typer.Argument(metavar="QUESTION",
                                             help="The question, in Arabic, Chinese or English; - reads it from standard input.")],
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
-    llm: LlmOpt = DEFAULT_LLM,
-    top_k: TopKOpt = DEFAULT_TOP_K,
+    llm: LlmOpt = None,
+    top_k: TopKOpt = None,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show, on stderr, the passages retrieved with their scores, the evidence sentences the model saw, and why it answered or abstained.")] = False,
-    log: LogOpt = True,
+    log: LogOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Answer one question with citations. On a terminal the answer streams dim, as a draft, and the checked answer replaces it.
@@ -308,7 +330,8 @@ def ask(
     with _errors(debug):
         question = checked_question(_stdin_question() if question == "-" else question)
         _status("loading models…")
-        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
+        settings = _settings(index, chroma_url, embed, llm, top_k, threads, log)
+        assistant = Assistant(settings)
         screen = Screen()
         if json_out:
             result = assistant.ask(question)
@@ -324,7 +347,7 @@ def ask(
         typer.echo(to_json(answer))
     else:
         screen.show_answer(answer)
-    if log:
+    if settings.log:
         from rag.logs import Recorder
 
         Recorder.for_assistant(assistant, "ask")(answer, question)
@@ -346,14 +369,14 @@ def _stdin_question() -> str:
 
 @app.command()
 def chat(
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
-    llm: LlmOpt = DEFAULT_LLM,
-    top_k: TopKOpt = DEFAULT_TOP_K,
+    llm: LlmOpt = None,
+    top_k: TopKOpt = None,
     threads: ThreadsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each follow-up as rewritten, and timings.")] = False,
-    log: LogOpt = True,
+    log: LogOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Chat: follow-up questions, streamed answers, /sources /reset /help /quit.
@@ -368,8 +391,9 @@ def chat(
 
     with _errors(debug):
         _status("loading index and models…")
-        assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
-        run_chat(assistant, verbose=verbose, on_answer=Recorder.for_assistant(assistant, "chat") if log else None)
+        settings = _settings(index, chroma_url, embed, llm, top_k, threads, log)
+        assistant = Assistant(settings)
+        run_chat(assistant, verbose=verbose, on_answer=Recorder.for_assistant(assistant, "chat") if settings.log else None)
 
 
 @app.command()
@@ -377,12 +401,12 @@ def batch(
     input: Annotated[Path, typer.Argument(metavar="INPUT", help="Questions: .txt (one a line), .jsonl (id, question) or .csv (id,question).")],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="OUTPUT", help="Answers: .jsonl, .csv or .md, by suffix.")],
     resume: Annotated[bool, typer.Option("--resume", help="Keep the answers already in OUTPUT; ask the rest (and failed ones) again.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, metavar="N", help="Questions answered at once (only with --llm openai:MODEL).")] = 1,
-    index: IndexOpt = DEFAULT_INDEX,
+    workers: WorkersOpt = None,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
-    llm: LlmOpt = DEFAULT_LLM,
-    top_k: TopKOpt = DEFAULT_TOP_K,
+    llm: LlmOpt = None,
+    top_k: TopKOpt = None,
     threads: ThreadsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -404,8 +428,9 @@ def batch(
             from rag.answer import Assistant
 
             _status("loading index and models…")
-            assistant = Assistant(_settings(index, chroma_url, embed, llm, top_k, threads))
-            n, note = worker_count(assistant.llm, workers, llm)  # the backend says if it answers at once
+            settings = _settings(index, chroma_url, embed, llm, top_k, threads, workers=workers)
+            assistant = Assistant(settings)
+            n, note = worker_count(assistant.llm, settings.batch.workers, settings.models.llm)  # the backend says
             if note:
                 typer.echo(note, err=True)
         update, stop = _progress_bar("answering")
@@ -432,11 +457,11 @@ def evaluate(
     baseline: Annotated[bool, typer.Option("--baseline", help="Also run a starter-docs llama-index pipeline (same models) and compare.")] = False,
     docs: Annotated[Path, typer.Option("--docs", metavar="DIR", help="The documents folder of a FILE target, for --baseline.")] = Path("examples/corpus"),
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for NAME.json and NAME.md per set.")] = Path("eval/reports"),
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     embed: EmbedOpt = None,
-    llm: LlmOpt = DEFAULT_LLM,
-    top_k: TopKOpt = DEFAULT_TOP_K,
+    llm: LlmOpt = None,
+    top_k: TopKOpt = None,
     threads: ThreadsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -487,7 +512,8 @@ def _eval_index(target: Any, settings: Settings) -> Settings:
     from rag.config import cache_dir
     from rag.ingest import ingest as run_ingest
 
-    settings = replace(settings, index_dir=cache_dir() / "eval-index" / target.name, chroma_url=None)
+    settings = replace(settings, store=replace(settings.store, index_dir=cache_dir() / "eval-index" / target.name,
+                                               chroma_url=None))
     _status(f"indexing {target.corpus} for {target.name}…")
     run_ingest([target.corpus], settings)
     return settings

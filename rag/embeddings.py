@@ -19,13 +19,12 @@ part of a short ``rag ask``.
 from __future__ import annotations
 
 import math
-import os
 from functools import cached_property
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from rag.config import Threads, resolve_threads
+from rag.config import ModelSettings, resolve
 from rag.errors import ModelError, UsageError, cause_unless_it_shows
 
 BATCH = 32
@@ -184,31 +183,27 @@ class OpenAIEmbedder:
         return self._embed([text])[0]
 
 
-_LOADED: dict[tuple[str, Threads], Embedder] = {}
+_LOADED: dict[tuple[object, ...], Embedder] = {}
 
 
-def load_embedder(spec: str, threads: Threads | None = None) -> Embedder:
+def load_embedder(spec: str, models: ModelSettings | None = None) -> Embedder:
     """Build (once per process) the embedder named by ``spec`` (``--embed`` / RAG_EMBED).
 
     Accepted: ``e5``, ``use``, ``e5+use`` (optionally weighted: ``e5*0.6+use*0.4``),
-    ``openai:MODEL``. Each model runs with its own count from THREADS (default:
-    ``rag.config.resolve_threads()``).
+    ``openai:MODEL``. MODELS (default: what ``rag.config.resolve()`` gives) says how each
+    runs: its count from ``threads``, or the server, key and timeout of openai:MODEL.
     """
-    threads = threads or resolve_threads()
-    key = (spec, threads)
+    models = models or resolve().models
+    key = (spec, models.threads, models.embed_base_url or models.base_url, models.api_key, models.embed_timeout)
     if key not in _LOADED:
-        _LOADED[key] = _build(spec, threads)
+        _LOADED[key] = _build(spec, models)
     return _LOADED[key]
 
 
-def _build(spec: str, threads: Threads) -> Embedder:
+def _build(spec: str, models: ModelSettings) -> Embedder:
     if spec.startswith("openai:"):
-        return OpenAIEmbedder(
-            spec.removeprefix("openai:"),
-            os.environ.get("RAG_EMBED_BASE_URL") or os.environ.get("OPENAI_BASE_URL"),
-            os.environ.get("OPENAI_API_KEY"),
-            timeout=60.0,
-        )
+        return OpenAIEmbedder(spec.removeprefix("openai:"), models.embed_base_url or models.base_url,
+                              models.api_key, timeout=models.embed_timeout)
     parts: list[tuple[Embedder, float]] = []
     for term in spec.split("+"):
         name, _, weight = term.partition("*")
@@ -221,5 +216,5 @@ def _build(spec: str, threads: Threads) -> Embedder:
                 f"unknown embedding model '{spec}' (--embed / RAG_EMBED)",
                 "use e5, use, e5+use, e5*0.6+use*0.4 or openai:MODEL",
             )
-        parts.append((E5Embedder(threads.e5) if name == "e5" else USEEmbedder(threads.use), w))
+        parts.append((E5Embedder(models.threads.e5) if name == "e5" else USEEmbedder(models.threads.use), w))
     return parts[0][0] if len(parts) == 1 else FusedEmbedder(parts)

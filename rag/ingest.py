@@ -41,7 +41,8 @@ import numpy as np
 from rag.chunks import chunk_paragraphs
 from rag.config import DEFAULT_EMBED, Settings
 from rag.documents import file_sha256, read_document
-from rag.embeddings import Embedder, load_embedder
+from rag import embeddings
+from rag.embeddings import Embedder
 from rag.errors import DocumentError
 from rag.index import (
     DONE, PENDING, REMOVING, FileRecord, Index, IndexInfo, drop_index, ingest_lock, open_index,
@@ -70,30 +71,32 @@ class IngestInterrupted(KeyboardInterrupt):
         self.report = report
 
 
-def ingest(paths: list[Path], settings: Settings, *, rebuild: bool = False, sync: bool = False,
-           progress: Progress | None = None, notify: Notify | None = None) -> IngestReport:
+def ingest(paths: list[Path], settings: Settings, *, embedder: Embedder | None = None, rebuild: bool = False,
+           sync: bool = False, progress: Progress | None = None, notify: Notify | None = None) -> IngestReport:
     """Add and update what is under PATHs, and report what changed (SPEC 3).
 
     Args:
+        embedder: the model that embeds the chunks (default: the one ``settings.models``
+            names, loaded once per process); its ``id`` is recorded in the index.
         sync: also remove every indexed file not under PATHs (the index becomes PATHs).
         progress: told (chunks embedded, chunks to embed) after every embedding call.
         notify: given one line for each file expected to take over LONG_FILE_SECONDS.
 
     Raises IngestInterrupted on Ctrl-C, with the report of what was finished (and kept).
 
-    Usage: ``ingest([Path("examples/corpus")], Settings(index_dir=Path(".rag")))``.
+    Usage: ``ingest([Path("examples/corpus")], Settings(store=StoreSettings(index_dir=Path(".rag"))))`` (rag.config).
     """
     started = time.perf_counter()
     missing = [p for p in paths if not p.exists()]
     if missing:  # a mistyped PATH would otherwise read as "every file vanished" and empty it
         raise DocumentError(f"{missing[0]}: no such file or folder", "check the PATH; the index was not changed")
-    with ingest_lock(settings.index_dir):
+    with ingest_lock(settings.store.index_dir):
         if rebuild:
-            drop_index(settings.index_dir, settings.chroma_url)
-        embedder = load_embedder(settings.embed or DEFAULT_EMBED, settings.threads)
-        index = open_index(settings.index_dir, settings.chroma_url,
-                           create=IndexInfo(embedder.id, embedder.dim, settings.chunking),
-                           embed_spec=settings.embed or DEFAULT_EMBED)
+            drop_index(settings.store.index_dir, settings.store.chroma_url)
+        embedder = embedder or embeddings.load_embedder(settings.models.embed or DEFAULT_EMBED, settings.models)
+        index = open_index(settings.store.index_dir, settings.store.chroma_url,
+                           create=IndexInfo(embedder.id, embedder.dim, settings.store.chunking),
+                           embed_spec=settings.models.embed or DEFAULT_EMBED)
         found, skipped = find_sources(paths)
         report = IngestReport(skipped=skipped)
         writer = _Writer(index)
@@ -105,7 +108,7 @@ def ingest(paths: list[Path], settings: Settings, *, rebuild: bool = False, sync
             writer.put(plan.placed)
             names = name_sources(plan.new, writer.manifest.values())
             todo = plan.todo + [(s, None, n) for s, n in zip(plan.new, names, strict=True)]
-            files = _read(todo, settings.max_chars, report, writer)
+            files = _read(todo, settings.store.max_chars, report, writer)
             _embed(files, embedder, writer, report, progress, notify)
         except KeyboardInterrupt:
             writer.totals(report)
@@ -120,8 +123,8 @@ def remove(paths: list[str], settings: Settings) -> RemoveReport:
     """Remove the indexed files that PATHs name (``rag rm``; see rag.sources.matching).
     A PATH that names nothing is an error, and then nothing is removed."""
     started = time.perf_counter()
-    index = open_index(settings.index_dir, settings.chroma_url)  # first: a missing index stays missing
-    with ingest_lock(settings.index_dir):
+    index = open_index(settings.store.index_dir, settings.store.chroma_url)  # first: a missing index stays missing
+    with ingest_lock(settings.store.index_dir):
         writer = _Writer(index)
         chosen = select(writer.manifest.values(), paths)
         picked = {r.name for r in chosen}

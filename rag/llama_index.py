@@ -9,10 +9,10 @@ Usage (after ``rag ingest docs/ --index .rag``)::
 
     from pathlib import Path
     from rag.answer import Assistant
-    from rag.config import Settings
+    from rag.config import ModelSettings, Settings, StoreSettings
     from rag.llama_index import LlamaIndexLLM, RagQueryEngine, RagRetriever
 
-    settings = Settings(index_dir=Path(".rag"), llm="local")
+    settings = Settings(store=StoreSettings(index_dir=Path(".rag")), models=ModelSettings(llm="local"))
     for hit in RagRetriever.from_settings(settings).retrieve("重慶企業的總投資是多少？"):
         print(hit.score, hit.node.metadata["file"], hit.node.metadata["location"], hit.node.text[:60])
     response = RagQueryEngine(Assistant(settings)).query("How much did Chongqing companies invest in SCO countries?")
@@ -83,7 +83,7 @@ from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts.mixin import PromptMixinType
 from llama_index.core.schema import NodeRelationship, NodeWithScore, QueryBundle, RelatedNodeInfo, TextNode
 
-from rag.config import DEFAULT_TOP_K, Settings
+from rag.config import RetrievalSettings, Settings
 from rag.errors import ModelError, RagError
 from rag.types import Answer, Citation, Hit
 
@@ -136,7 +136,7 @@ class RagRetriever(BaseRetriever):
     """rag's hybrid multilingual retrieval (centred dense e5+USE, gated keyword boost;
     see rag.retrieval) as a llama-index retriever."""
 
-    def __init__(self, retriever: Retriever, k: int = DEFAULT_TOP_K,
+    def __init__(self, retriever: Retriever, k: int = RetrievalSettings.top_k,
                  callback_manager: CallbackManager | None = None) -> None:
         super().__init__(callback_manager=callback_manager)
         self._retriever = retriever
@@ -147,7 +147,7 @@ class RagRetriever(BaseRetriever):
         """Open the index SETTINGS names with the embedder that built it (no LLM is loaded)."""
         from rag.answer import Assistant
 
-        return cls(Assistant(settings, llm=None).retriever, settings.top_k)
+        return cls(Assistant(settings, llm=None).retriever, settings.retrieval.top_k)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [hit_node(h) for h in self._retriever.retrieve(query_bundle.query_str, self.k).hits]

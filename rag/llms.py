@@ -25,8 +25,9 @@ import codecs
 import hashlib
 import importlib
 import json
-import os
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 import numpy as np
 
-from rag.config import Threads, cache_dir, resolve_threads
+from rag.config import ModelSettings, cache_dir, resolve
 from rag.errors import ModelError, UsageError, cause_unless_it_shows
 from rag.files import atomic_write
 from rag.prefix_states import PrefixStates, SavedPrefix
@@ -101,28 +102,27 @@ class LLM(Protocol):
         ...
 
 
-def load_llm(
-    spec: str, *, threads: Threads | None = None, n_ctx: int = 4096, timeout: float = 120.0
-) -> LLM | None:
+def load_llm(spec: str, models: ModelSettings | None = None) -> LLM | None:
     """Return the model SPEC names, loading it at most once per process.
 
     Loading a GGUF takes seconds, and chat, batch and eval ask many questions, so each
-    spec (with its settings) is loaded once and kept. The OpenAI entry is keyed on the
-    environment too, so pointing OPENAI_BASE_URL elsewhere gives a new client. A GGUF
-    runs with THREADS' ``generate`` and ``prompt`` counts (default:
-    ``rag.config.resolve_threads()``).
+    spec (with the settings it runs under) is loaded once and kept. MODELS (default: what
+    ``rag.config.resolve()`` gives) says how: a GGUF runs with its ``threads`` (generate,
+    prompt) and ``n_ctx``; openai:MODEL talks to ``base_url`` with ``api_key`` and waits
+    ``llm_timeout`` seconds, and pointing ``base_url`` elsewhere gives a new client.
 
         load_llm("local")                     # embedded default
         load_llm("openai:gpt-4o-mini")        # OPENAI_BASE_URL / OPENAI_API_KEY
-        load_llm("gguf:/models/qwen7b.gguf", threads=resolve_threads(8), n_ctx=8192)
+        load_llm("gguf:/models/qwen7b.gguf", ModelSettings(threads=Threads.same(8, "me"), n_ctx=8192))
     """
+    models = models or resolve().models
     spec = spec.strip()
     kind, _, rest = spec.partition(":")
     key: tuple[object, ...]
+    counts, n_ctx = models.threads, models.n_ctx
     if spec == "none":
         return None
     if spec == "local":
-        counts = threads or resolve_threads()
         key = ("local", counts.generate, counts.prompt, n_ctx)
         if key not in _LOADED:
             path = embedded_model_path()
@@ -130,21 +130,63 @@ def load_llm(
                                        batch_threads=counts.prompt, n_ctx=n_ctx)
         return _LOADED[key]
     if kind == "openai" and rest:
-        base_url = os.environ.get("OPENAI_BASE_URL") or None
-        api_key = os.environ.get("OPENAI_API_KEY") or (DUMMY_API_KEY if base_url else None)
-        key = ("openai", rest, base_url, api_key, timeout)
+        base_url = models.base_url or None
+        api_key = models.api_key or (DUMMY_API_KEY if base_url else None)
+        key = ("openai", rest, base_url, api_key, models.llm_timeout)
         if key not in _LOADED:
-            _LOADED[key] = OpenAILLM(rest, _openai_client(base_url, api_key, timeout))
+            _LOADED[key] = OpenAILLM(rest, _openai_client(base_url, api_key, models.llm_timeout))
         return _LOADED[key]
     if (kind == "gguf" and rest) or spec.lower().endswith(".gguf"):
         path = Path(rest if kind == "gguf" else spec).expanduser().resolve()
-        counts = threads or resolve_threads()
         key = ("gguf", path, counts.generate, counts.prompt, n_ctx)
         if key not in _LOADED:
             _LOADED[key] = LlamaCppLLM(f"gguf:{path}", path, threads=counts.generate,
                                        batch_threads=counts.prompt, n_ctx=n_ctx)
         return _LOADED[key]
     raise UsageError(f"unknown model {spec!r} for --llm / RAG_LLM", f"use one of: {SPEC_FORMS}")
+
+
+def _has_amx() -> bool:
+    """Whether the CPU says it has Intel AMX (the ``amx_int8`` flag in /proc/cpuinfo)."""
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").split()
+    except OSError:  # not Linux: llama.cpp's AMX code is built for Linux only
+        return False
+
+
+@contextmanager
+def plain_weight_buffers() -> Iterator[None]:
+    """Load a model, within this block, without llama.cpp's extra weight buffers on a CPU
+    with AMX.
+
+    The failure it prevents: llama.cpp 0.3.36 built natively on a Sapphire Rapids CPU puts
+    the weights in AMX tile buffers, and there (seen on a 2-core VM, 2026-12-02) every
+    decode of more than one token - every prompt - dies with a segmentation fault, while
+    single tokens work. ``Llama()`` has no parameter for ``use_extra_bufts``, so the
+    default parameters it starts from are changed for the load. On other CPUs the extra
+    (repacked) buffers stay: they worked on every machine CI and earlier sessions ran on.
+    """
+    import llama_cpp.llama_cpp as lib
+
+    if not _has_amx():
+        yield
+        return
+    default = lib.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOADING:
+        lib.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = default
+
+
+_LOADING = threading.Lock()
 
 
 class LlamaCppLLM:
@@ -170,13 +212,14 @@ class LlamaCppLLM:
         self.path = path
         try:
             # verbose=False keeps llama.cpp's load log off the user's terminal.
-            self._llama: Llama = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=batch_threads,
-                verbose=False,
-            )
+            with plain_weight_buffers():
+                self._llama: Llama = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=batch_threads,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"llama.cpp could not load {path}: {exc}",

@@ -242,7 +242,7 @@ class Recorder:
         """A recorder naming ASSISTANT's model and index (a server URL, or the index folder)."""
         s = assistant.settings
         model = assistant.llm.id if assistant.llm is not None else "none"
-        return cls(command, model, s.chroma_url or str(s.index_dir.resolve()), **kwargs)
+        return cls(command, model, s.store.chroma_url or str(s.store.index_dir.resolve()), **kwargs)
 
     def __call__(self, answer: Answer, asked: str | None = None) -> None:
         try:

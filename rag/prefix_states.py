@@ -60,7 +60,9 @@ class PrefixStates:
         """The state saved for exactly these TOKENS of this model, or None."""
         path = self.path(identity, tokens)
         try:
-            with np.load(path, allow_pickle=False) as saved:
+            # Opened here, not by np.load: on a file cut short, np.load raises and leaves
+            # the file it opened unclosed.
+            with path.open("rb") as file, np.load(file, allow_pickle=False) as saved:
                 if (str(saved["format"]) != FORMAT or str(saved["identity"]) != identity
                         or saved["tokens"].tolist() != tokens):
                     return None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rag.answer import Result
     from rag.batch import Summary
-    from rag.config import Threads
+    from rag.config import Setting, Threads
     from rag.index import FileRecord, Status
     from rag.logs import Entry
     from rag.types import Answer, Citation, IngestReport, RemoveReport
@@ -188,3 +188,35 @@ def log_entries_text(entries: list[Entry]) -> str:
                   for c in e.citations]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _shown(setting: Setting) -> str:
+    """A setting's value as a person types it; a key is never printed, only whether it is set."""
+    if setting.key == "models.api_key":
+        return "(set)" if setting.value else "(unset)"
+    value = setting.value
+    if hasattr(value, "generate"):  # Threads
+        return f"e5 {value.e5}, use {value.use}, generate {value.generate}, prompt {value.prompt}"  # type: ignore[attr-defined]
+    return "(unset)" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def settings_text(settings: list[Setting], profile: str | None) -> str:
+    """``rag settings``: one line per setting, its value and where it came from."""
+    width = max(len(s.key) for s in settings)
+    lines = [f"profile: {profile or '(none)'}"]
+    lines += [f"{s.key:<{width}}  {_shown(s)}  ({s.source})" for s in settings]
+    return "\n".join(lines)
+
+
+def settings_json(settings: list[Setting], profile: str | None) -> str:
+    """``rag settings --json``: the profile file and each setting with its variable and description."""
+    def value(s: Setting) -> object:
+        if s.key == "models.api_key":
+            return "(set)" if s.value else None
+        if hasattr(s.value, "generate"):  # Threads
+            return {k: v for k, v in asdict(s.value).items() if k != "source"}  # type: ignore[call-overload]
+        return str(s.value) if hasattr(s.value, "parts") else s.value  # a Path as text
+
+    return json.dumps({"profile": profile, "settings": [
+        {"key": s.key, "value": value(s), "source": s.source, "env": s.env, "help": s.help} for s in settings
+    ]}, ensure_ascii=False)

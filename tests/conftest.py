@@ -1,11 +1,14 @@
 """Shared fixtures for the foundation tests (documents, chunks, index, ingest, CLI).
 
 - Every test runs in its own tmp_path as cwd, with the RAG_* / OPENAI_* settings
-  cleared and RAG_DATA_DIR (chat history, answer log) inside tmp_path, so nothing leaks
-  in from the shell or writes into the repository or the user's data folder.
+  cleared (but RAG_THREADS), no profile file, and RAG_DATA_DIR (chat history, answer log)
+  inside tmp_path, so nothing leaks in from the shell or writes into the repository or
+  the user's data folder.
   RAG_CACHE_DIR is deliberately left alone: it holds the assembled 1.1 GB LLM.
 - ``fake_embedder`` is a tiny deterministic Embedder for unit tests of the index and
-  ingest; it records every call so a test can prove nothing was re-embedded.
+  ingest, passed in as ``ingest(..., embedder=)``; it records every call so a test can
+  prove nothing was re-embedded. ``fake_models`` puts it behind the loader, for tests
+  that go through the CLI.
 - ``real_index`` ingests the sample corpus once per session with the real default
   embedder (about 15 s); tests that need real vectors share it read-only.
 """
@@ -42,10 +45,9 @@ SAMPLE_PARAGRAPHS = {
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
-        if name.startswith("OPENAI_") or name in (
-            "RAG_INDEX", "RAG_CHROMA_URL", "RAG_LLM", "RAG_EMBED", "RAG_EMBED_BASE_URL",
-        ):
+        if name.startswith("OPENAI_") or (name.startswith("RAG_") and name not in ("RAG_CACHE_DIR", "RAG_THREADS")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no profile.toml of the user's
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))  # chat history and the answer log
     monkeypatch.chdir(tmp_path)  # the default index ./.rag lands in tmp_path, never the repo
@@ -85,33 +87,38 @@ class FakeEmbedder:
 
 @dataclass
 class FakeModels:
-    """The embedder ``rag.ingest`` will get; tests swap ``current`` to change models."""
+    """The embedder a command run through the CLI will load; tests swap ``current`` to
+    change models. Library calls take their fake as a parameter instead
+    (``ingest(..., embedder=)``, ``Assistant(..., embedder=)``)."""
 
     current: FakeEmbedder
 
-    def load(self, spec: str, threads: int | None = None) -> FakeEmbedder:
+    def load(self, spec: str, models: object = None) -> FakeEmbedder:
         return self.current
 
 
 @pytest.fixture
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeModels:
-    import rag.ingest
+    """For tests through the CLI, where no parameter reaches the loader: the one loader
+    (rag.embeddings.load_embedder, which ingest and the answer stage both call) returns
+    the fake."""
+    import rag.embeddings
 
     models = FakeModels(FakeEmbedder())
-    monkeypatch.setattr(rag.ingest, "load_embedder", models.load)
+    monkeypatch.setattr(rag.embeddings, "load_embedder", models.load)
     return models
 
 
 @pytest.fixture
-def fake_embedder(fake_models: FakeModels) -> FakeEmbedder:
-    return fake_models.current
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
 
 
 @pytest.fixture
 def settings(tmp_path: Path):
-    from rag.config import Settings
+    from rag.config import ModelSettings, Settings, StoreSettings
 
-    return Settings(index_dir=tmp_path / "index", embed="fake")
+    return Settings(store=StoreSettings(index_dir=tmp_path / "index"), models=ModelSettings(embed="fake"))
 
 
 @pytest.fixture
@@ -131,10 +138,10 @@ class RealIndex:
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory: pytest.TempPathFactory) -> RealIndex:
     """The sample corpus ingested with the real default embedder (e5+use), once."""
-    from rag.config import DEFAULT_EMBED, Settings
+    from rag.config import DEFAULT_EMBED, ModelSettings, Settings, StoreSettings
     from rag.ingest import ingest
 
-    settings = Settings(index_dir=tmp_path_factory.mktemp("real_index") / "index", embed=DEFAULT_EMBED)
+    settings = Settings(store=StoreSettings(index_dir=tmp_path_factory.mktemp("real_index") / "index"), models=ModelSettings(embed=DEFAULT_EMBED))
     return RealIndex(settings, ingest([SAMPLE_CORPUS], settings))
 
 
@@ -216,13 +223,13 @@ def assert_matches_files(settings, root: Path | None = None) -> None:
     from rag.documents import read_document
     from rag.index import open_index
 
-    index = open_index(settings.index_dir, settings.chroma_url)
+    index = open_index(settings.store.index_dir, settings.store.chroma_url)
     want = set()
     for name, record in index.files().items():
         path = record.location or (root / name if root is not None else None)
         assert path is not None, f"{name} has no root and no ROOT was given"
         doc = read_document(path, name)
-        want |= {(c.id, c.text, c.paragraph) for c in chunk_paragraphs(doc.paragraphs, settings.max_chars)}
+        want |= {(c.id, c.text, c.paragraph) for c in chunk_paragraphs(doc.paragraphs, settings.store.max_chars)}
     got = {(c.id, c.text, c.paragraph) for c in index.iter_chunks()}
     assert got == want
 
@@ -231,7 +238,7 @@ def store_chunks(settings) -> list:
     """Every chunk the store holds (read through a fresh open, as a new process would)."""
     from rag.index import open_index
 
-    return list(open_index(settings.index_dir, settings.chroma_url).iter_chunks())
+    return list(open_index(settings.store.index_dir, settings.store.chroma_url).iter_chunks())
 
 
 def assert_store_consistent(settings) -> None:
@@ -241,7 +248,7 @@ def assert_store_consistent(settings) -> None:
 
     from rag.index import index_status, open_index
 
-    index = open_index(settings.index_dir, settings.chroma_url)
+    index = open_index(settings.store.index_dir, settings.store.chroma_url)
     chunks = list(index.iter_chunks())
     ids = [c.id for c in chunks]
     assert len(ids) == len(set(ids)), "duplicate chunk ids"
@@ -257,3 +264,22 @@ def assert_store_consistent(settings) -> None:
     status = index_status(index)
     assert status.consistent
     assert status.chunks == len(chunks) == index.count()
+
+
+# -- the embedded LLM, shared by the local and the server tests of rag.llms ------------------
+
+CHAT_QUESTION = [{"role": "user", "content": "Name three colours, separated by commas."}]
+EVIDENCE_SCHEMA = {"type": "object", "properties": {"evidence": {"type": "array", "items": {"type": "integer", "enum": [1, 2]}},
+                                           "answer": {"type": "string"}},
+          "required": ["evidence", "answer"], "additionalProperties": False}
+NUMBERED_QUESTION = [{"role": "user", "content": 'Sentences:\n[1] The sky is blue.\n[2] Grass is green.\n'
+                                        'Which sentence says what colour grass is? Reply with JSON '
+                                        '{"evidence": [numbers], "answer": "..."}'}]
+
+
+@pytest.fixture(scope="session")
+def embedded_model() -> Path:
+    """The real embedded GGUF, assembled into the real cache once per machine."""
+    from rag.llms import embedded_model_path
+
+    return embedded_model_path()

@@ -48,7 +48,7 @@ def jsonl(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def index_dir(real_index: RealIndex) -> str:
-    return str(real_index.settings.index_dir)  # type: ignore[attr-defined]
+    return str(real_index.settings.store.index_dir)  # type: ignore[attr-defined]
 
 
 # -- the embedded model ----------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_a_terminal_gets_a_progress_bar_with_an_eta(index_dir: str, tmp_path: Pa
 
     (tmp_path / "q.txt").write_text("Where was the 10th foundry forum held?\nWhen was the SCO founded?\n", encoding="utf-8")
     child = pexpect.spawn(str(RAG_BIN), ["batch", "q.txt", "-o", "a.md", "--index", index_dir, "--llm", "none"],
-                          cwd=str(tmp_path), encoding="utf-8", timeout=300, dimensions=(24, 120))
+                          cwd=str(tmp_path), encoding="utf-8", timeout=300, dimensions=(24, 120), use_poll=True)
     child.expect(pexpect.EOF)
     child.close()
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)  # drop colours and cursor moves

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import RAG_BIN, SAMPLE_CORPUS, assert_store_consistent, chroma_server_at, free_port
 from rag.cli import app
-from rag.config import Settings
+from rag.config import ModelSettings, Settings, StoreSettings
 from rag.errors import StoreError
 from rag.index import index_status, open_index
 
@@ -29,7 +29,7 @@ def server_index(chroma_server: str, tmp_path_factory: pytest.TempPathFactory):
     """The sample corpus ingested into the server with the real `use` embedder."""
     from rag.ingest import ingest
 
-    settings = Settings(index_dir=tmp_path_factory.mktemp("server_lock"), chroma_url=chroma_server, embed="use")
+    settings = Settings(store=StoreSettings(index_dir=tmp_path_factory.mktemp("server_lock"), chroma_url=chroma_server), models=ModelSettings(embed="use"))
     return settings, ingest([SAMPLE_CORPUS], settings)
 
 
@@ -43,17 +43,17 @@ def test_server_index_matches_the_embedded_one(server_index, real_index) -> None
     settings, report = server_index
     assert (report.added, report.skipped) == (5, [])
     assert (report.paragraphs, report.chunks) == (real_index.report.paragraphs, real_index.report.chunks)
-    assert not (settings.index_dir / "chroma").exists()  # nothing went to the embedded store
+    assert not (settings.store.index_dir / "chroma").exists()  # nothing went to the embedded store
     assert_store_consistent(settings)
 
-    run = subprocess.run([str(RAG_BIN), "status", "--chroma-url", settings.chroma_url, "--json"],
+    run = subprocess.run([str(RAG_BIN), "status", "--chroma-url", settings.store.chroma_url, "--json"],
                          capture_output=True, text=True, env=_env(), timeout=60)
     assert run.returncode == 0, run.stderr
     remote = json.loads(run.stdout)
-    local = index_status(open_index(real_index.settings.index_dir, None))
+    local = index_status(open_index(real_index.settings.store.index_dir, None))
     assert (remote["files"], remote["paragraphs"], remote["chunks"], remote["chunks_in_store"]) == (
         local.files, local.paragraphs, local.chunks, local.chunks_in_store)
-    assert remote["location"] == f"Chroma server {settings.chroma_url}"
+    assert remote["location"] == f"Chroma server {settings.store.chroma_url}"
     assert remote["dim"] == 512 and "use-multilingual-v3" in remote["embedder"]
 
 
@@ -61,7 +61,7 @@ def test_server_query_with_a_real_query_embedding(server_index) -> None:
     from rag.embeddings import load_embedder
 
     settings, _ = server_index
-    index = open_index(settings.index_dir, settings.chroma_url)
+    index = open_index(settings.store.index_dir, settings.store.chroma_url)
     vector = load_embedder("use").embed_query("How many cars did Chang'an Auto export in the first half of this year?")
     hits = index.query(vector, 5)
     assert len(hits) == 5
@@ -75,7 +75,7 @@ def test_server_query_with_a_real_query_embedding(server_index) -> None:
 
 def test_cli_reingest_through_the_server_is_incremental(server_index, tmp_path: Path) -> None:
     settings, first = server_index
-    env = {**_env(), "RAG_EMBED": "use", "RAG_CHROMA_URL": settings.chroma_url}
+    env = {**_env(), "RAG_EMBED": "use", "RAG_CHROMA_URL": settings.store.chroma_url}
     run = subprocess.run([str(RAG_BIN), "ingest", str(SAMPLE_CORPUS), "--index", str(tmp_path / "lock"), "--json"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import RAG_BIN, SAMPLE_CORPUS, SAMPLE_PARAGRAPHS, FakeEmbedder
+from conftest import RAG_BIN, SAMPLE_CORPUS, SAMPLE_PARAGRAPHS, FakeEmbedder, FakeModels
 from rag.cli import app
 from rag.index import ingest_lock
 
@@ -24,6 +24,12 @@ TOTAL_PARAGRAPHS = sum(SAMPLE_PARAGRAPHS.values())
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def fake_embedder(fake_models: FakeModels) -> FakeEmbedder:
+    """These tests go through the CLI: the fake is the one behind the loader (conftest)."""
+    return fake_models.current
 
 
 def _json_line(output: str) -> dict:
@@ -201,7 +207,7 @@ def test_status_after_ingest(runner: CliRunner, corpus: Path, fake_embedder: Fak
 
 
 def test_status_of_the_real_index_in_a_fresh_process(real_index) -> None:
-    run = subprocess.run([str(RAG_BIN), "status", "--index", str(real_index.settings.index_dir), "--json"],
+    run = subprocess.run([str(RAG_BIN), "status", "--index", str(real_index.settings.store.index_dir), "--json"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     status = _json_line(run.stdout)
@@ -319,9 +325,6 @@ def test_rm_json_and_ingest_sync(runner: CliRunner, tmp_path: Path, fake_embedde
 
 def test_citations_tell_two_notes_txt_apart(runner: CliRunner, tmp_path: Path, fake_models,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.answer
-
-    monkeypatch.setattr(rag.answer, "load_embedder", fake_models.load)  # the fake answers questions too
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()

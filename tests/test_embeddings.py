@@ -15,7 +15,7 @@ import pytest
 
 import rag.embeddings
 from conftest import free_port, stop_process
-from rag.config import Threads
+from rag.config import ModelSettings, Threads
 from rag.embeddings import E5Embedder, FusedEmbedder, OpenAIEmbedder, USEEmbedder, load_embedder
 from rag.errors import ModelError, UsageError
 
@@ -95,7 +95,7 @@ def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 def test_each_embedder_gets_its_own_thread_count(made: dict[str, int]) -> None:
-    load_embedder("e5*0.7+use*0.3", Threads(3, 5, 7, 9)).embed_passages(["a paragraph"])
+    load_embedder("e5*0.7+use*0.3", ModelSettings(threads=Threads(3, 5, 7, 9))).embed_passages(["a paragraph"])
     assert made == {"e5": 3, "use": 5}
 
 
@@ -108,7 +108,7 @@ def test_without_counts_the_embedders_take_the_settings_in_force(
 
 
 def test_openai_backend_matches_the_local_model(e5_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAG_EMBED_BASE_URL", e5_server)
+    monkeypatch.setenv("RAG_EMBED_BASE_URL", e5_server)  # the variable, read by rag.config.resolve()
     remote = load_embedder("openai:multilingual-e5-small-passage")
     assert isinstance(remote, OpenAIEmbedder) and remote.dim == 384
     texts = [f"paragraph {i}: 霍爾果斯 هورجوس Horgos" for i in range(40)]  # more than one request batch
@@ -118,23 +118,22 @@ def test_openai_backend_matches_the_local_model(e5_server: str, monkeypatch: pyt
     assert np.min(np.sum(got * want, axis=1)) > 0.99
 
 
-def test_ingest_and_query_through_the_embedding_server(e5_server: str, monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path) -> None:
-    from rag.config import Settings
+def test_ingest_and_query_through_the_embedding_server(e5_server: str, tmp_path: Path) -> None:
+    from rag.config import ModelSettings, Settings, StoreSettings
     from rag.index import open_index
     from rag.ingest import ingest
     from rag.retrieval import Retriever
 
-    monkeypatch.setenv("RAG_EMBED_BASE_URL", e5_server)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Ningbo hosted the foundry forum.\n\nChongqing opened a rail line to Europe.\n")
-    settings = Settings(index_dir=tmp_path / "index", embed="openai:e5-passage")
+    settings = Settings(store=StoreSettings(index_dir=tmp_path / "index"),
+                        models=ModelSettings(embed="openai:e5-passage", embed_base_url=e5_server))
     report = ingest([docs], settings)
     assert (report.added, report.paragraphs) == (1, 2)
-    index = open_index(settings.index_dir, None)
+    index = open_index(settings.store.index_dir, None)
     assert index.info.embedder == "openai:e5-passage" and index.info.dim == 384
-    hits = Retriever(index, load_embedder("openai:e5-passage")).retrieve("railway to Europe", 1).hits
+    hits = Retriever(index, load_embedder("openai:e5-passage", settings.models)).retrieve("railway to Europe", 1).hits
     assert hits[0].chunk.paragraph.number == 2
 
 

@@ -43,11 +43,11 @@ WIKI_CROSS = {"hit_at_k": (0.88, None), "correctness": (0.44, None)}
 
 @pytest.fixture(scope="module")
 def wiki_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rag.config import DEFAULT_EMBED, Settings
+    from rag.config import DEFAULT_EMBED, ModelSettings, Settings, StoreSettings
     from rag.ingest import ingest
 
     folder = tmp_path_factory.mktemp("wiki_index") / "index"
-    ingest([WIKI / "corpus"], Settings(index_dir=folder, embed=DEFAULT_EMBED))
+    ingest([WIKI / "corpus"], Settings(store=StoreSettings(index_dir=folder), models=ModelSettings(embed=DEFAULT_EMBED)))
     return folder
 
 
@@ -72,7 +72,7 @@ def _check(metrics: dict, bounds: dict) -> None:
 
 
 def test_dev_set_quality_stays_above_the_floors(real_index: RealIndex, tmp_path: Path) -> None:
-    _check(_eval([EVAL / "dev.jsonl"], real_index.settings.index_dir, tmp_path), DEV)  # type: ignore[attr-defined]
+    _check(_eval([EVAL / "dev.jsonl"], real_index.settings.store.index_dir, tmp_path), DEV)  # type: ignore[attr-defined]
 
 
 def test_wiki_set_quality_stays_above_the_floors(wiki_index: Path, tmp_path: Path) -> None:

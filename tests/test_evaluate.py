@@ -38,7 +38,7 @@ def _few_questions(tmp_path: Path, n: int = 3) -> Path:
 
 
 def test_eval_without_a_model_reports_no_first_token(real_index: RealIndex, tmp_path: Path) -> None:
-    index = str(real_index.settings.index_dir)  # type: ignore[attr-defined]
+    index = str(real_index.settings.store.index_dir)  # type: ignore[attr-defined]
     result = CliRunner().invoke(app, ["eval", str(_few_questions(tmp_path)), "--llm", "none", "--index", index,
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
@@ -51,12 +51,13 @@ def test_eval_without_a_model_reports_no_first_token(real_index: RealIndex, tmp_
 
 
 def test_eval_on_a_terminal_shows_a_line_per_question(real_index: RealIndex, tmp_path: Path) -> None:
-    index = str(real_index.settings.index_dir)  # type: ignore[attr-defined]
+    index = str(real_index.settings.store.index_dir)  # type: ignore[attr-defined]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
     env.update(TERM="xterm", LC_ALL="C.UTF-8", RAG_THREADS=os.environ.get("RAG_THREADS", "1"))
     child = pexpect.spawn(str(RAG_BIN), ["eval", str(_few_questions(tmp_path)), "--llm", "none", "--index", index,
                                          "--out", str(tmp_path / "out")],
-                          env=env, cwd=str(tmp_path), encoding="utf-8", timeout=180, dimensions=(40, 200))
+                          env=env, cwd=str(tmp_path), encoding="utf-8", timeout=180, dimensions=(40, 200),
+                          use_poll=True)
     screen = pyte.Screen(200, 40)
     stream = pyte.Stream(screen)
     child.expect_exact("1/3 dev-ar-01 (ar, same-language): ")  # while the run goes on, not only at its end

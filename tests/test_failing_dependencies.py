@@ -2,7 +2,7 @@
 index or the batch output is being written. Each gives a clear error, keeps what was
 already written, and a re-run finishes the job. Real processes, real Chroma, the real
 `use` embedder, `--llm none`; the model-server failures (down, slow, garbage, wrong key)
-are in test_llms.py and test_secrets.py.
+are in test_llms_openai.py and test_secrets.py.
 
 A full disk is made with RLIMIT_FSIZE in the child process: a write past the limit fails
 with EFBIG exactly where ENOSPC would, in whichever file grows, and needs no privileges.
@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from conftest import RAG_BIN, REPO, SAMPLE_CORPUS, assert_matches_files, assert_store_consistent, chroma_server_at, free_port
-from rag.config import Settings
+from rag.config import ModelSettings, Settings, StoreSettings
 from rag.documents import read_document
 
 
@@ -184,7 +184,7 @@ def test_disk_full_while_ingesting_keeps_the_index_and_a_rerun_finishes(tmp_path
     again = _rag("ingest", str(root), "--index", str(index_dir), "--json", env=_env())
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(again.stdout)["skipped"] == []
-    settings = Settings(index_dir=index_dir, embed="use")
+    settings = Settings(store=StoreSettings(index_dir=index_dir), models=ModelSettings(embed="use"))
     assert_store_consistent(settings)
     assert_matches_files(settings, root)
     assert json.loads(before.stdout)["files"] == 5 and json.loads(status.stdout)["files"] >= 5

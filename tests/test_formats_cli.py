@@ -27,13 +27,10 @@ def runner() -> CliRunner:
 
 @pytest.fixture
 def fake_everywhere(fake_models: FakeModels, monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    """The fake embedder for ingest (conftest) and for answering questions too, with room
+    """The fake embedder behind the loader (conftest), for ingest and questions, with room
     enough (512 dimensions) that trigram overlap, not hash collisions, ranks these short
     paragraphs: what is checked here is where a citation points, not retrieval."""
-    import rag.answer
-
     fake_models.current = FakeEmbedder(dim=512)
-    monkeypatch.setattr(rag.answer, "load_embedder", fake_models.load)
     return fake_models.current
 
 

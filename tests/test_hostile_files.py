@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from conftest import FakeEmbedder, FakeModels, assert_store_consistent, store_chunks
 from rag.cli import app
-from rag.config import Settings
+from rag.config import ModelSettings, Settings, StoreSettings
 from rag.documents import read_document
 
 BIG_MB = float(os.environ.get("RAG_TEST_BIG_MB", "20"))
@@ -63,10 +63,7 @@ def runner() -> CliRunner:
 
 @pytest.fixture
 def fake_everywhere(fake_models: FakeModels, monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    """The fake embedder for ingest (conftest) and for answering questions too."""
-    import rag.answer
-
-    monkeypatch.setattr(rag.answer, "load_embedder", fake_models.load)
+    """The fake embedder behind the loader (conftest), for ingest and for questions."""
     return fake_models.current
 
 
@@ -127,7 +124,7 @@ def test_hostile_folder_ingests_what_it_should_and_status_agrees(
     assert (report["added"], report["updated"], report["removed"]) == (5, 0, 0)
     assert report["paragraphs"] == 3 + 3 + 3 + 1 + big_paragraphs
 
-    settings = Settings(index_dir=tmp_path / "idx")
+    settings = Settings(store=StoreSettings(index_dir=tmp_path / "idx"))
     assert_store_consistent(settings)
     status = json_line(runner.invoke(app, ["status", "--index", "idx", "--json"]).stdout)
     assert (status["files"], status["paragraphs"], status["chunks"], status["chunks_in_store"]) == (
@@ -174,8 +171,8 @@ def test_a_long_line_costs_linear_space(tmp_path: Path, fake_embedder: FakeEmbed
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "line.txt").write_text((WORDS * 5000)[:300_000], encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "idx", embed="fake")
-    report = ingest([docs], settings)
+    settings = Settings(store=StoreSettings(index_dir=tmp_path / "idx"), models=ModelSettings(embed="fake"))
+    report = ingest([docs], settings, embedder=fake_embedder)
     assert report.chunks >= 300_000 // 700
     assert dir_bytes(tmp_path / "idx") < 30 * 300_000  # was ~400 MB: the line stored once per part
     assert_store_consistent(settings)
@@ -242,7 +239,7 @@ def test_no_citation_ever_names_a_file_outside_the_root(runner: CliRunner, tmp_p
 
     root, outside = write_folder(tmp_path)
     assert runner.invoke(app, ["ingest", str(root), "--index", "idx"]).exit_code == 0
-    indexed = {c.file for c in store_chunks(Settings(index_dir=tmp_path / "idx"))}
+    indexed = {c.file for c in store_chunks(Settings(store=StoreSettings(index_dir=tmp_path / "idx")))}
     assert indexed == {ODD, DEEP, INJECTION}
 
     # Extractive answers, through the CLI.
@@ -252,7 +249,7 @@ def test_no_citation_ever_names_a_file_outside_the_root(runner: CliRunner, tmp_p
 
     # A model that follows the injected instructions and invents sources.
     llm = HostileLLM()
-    got = Assistant(Settings(index_dir=tmp_path / "idx", llm="none"), llm=llm).ask(question).answer
+    got = Assistant(Settings(store=StoreSettings(index_dir=tmp_path / "idx"), models=ModelSettings(llm="none")), llm=llm).ask(question).answer
     files = {c.file for c in got.citations}
     assert files <= indexed, files
     assert_inside(root, files)

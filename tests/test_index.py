@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.ingest
 from conftest import (
     SAMPLE_CORPUS,
     SAMPLE_FILES,
@@ -27,7 +26,7 @@ from conftest import (
     expected_chunks,
     store_chunks,
 )
-from rag.config import Settings
+from rag.config import ModelSettings, Settings, StoreSettings
 from rag.documents import read_document
 from rag.errors import IndexError_, StoreError
 from rag.index import FileRecord, Index, IndexInfo, index_status, ingest_lock, open_index
@@ -41,8 +40,8 @@ TOTAL_PARAGRAPHS = sum(SAMPLE_PARAGRAPHS.values())  # 95, counted by hand
 
 def test_manifest_records_where_each_file_was_read(corpus: Path, settings: Settings,
                                                    fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
-    for name, record in open_index(settings.index_dir, None).files().items():
+    ingest([corpus], settings, embedder=fake_embedder)
+    for name, record in open_index(settings.store.index_dir, None).files().items():
         assert (record.root, record.relpath) == (str(corpus.resolve()), name)
         assert record.location == corpus.resolve() / name
 
@@ -67,12 +66,12 @@ def test_formats_round_trip_through_the_store(tmp_path: Path, settings: Settings
     docs.mkdir()
     (docs / "paper.pdf").write_bytes(make_pdf([[(720, "Page one text.")], [(720, "Page two text.")]]))
     (docs / "page.html").write_text("<html>\n<body>\n<p>Hello\nworld</p>\n</body></html>\n", "utf-8")
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=fake_embedder)
     got = {(c.file, c.paragraph.number): c.paragraph for c in store_chunks(settings)}
     assert got[("paper.pdf", 2)].page == 2 and got[("paper.pdf", 2)].page_paragraph == 1
     assert got[("paper.pdf", 2)].location() == "p. 2 ¶1"
     assert got[("page.html", 1)].location() == "¶1 (lines 3-4)"
-    assert {r.kind for r in open_index(settings.index_dir, None).files().values()} == {"pdf", "html"}
+    assert {r.kind for r in open_index(settings.store.index_dir, None).files().values()} == {"pdf", "html"}
 
 
 def test_paragraph_spaces_survive_the_store(tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
@@ -80,7 +79,7 @@ def test_paragraph_spaces_survive_the_store(tmp_path: Path, settings: Settings, 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("  indented first\n\nplain second  \n\n\tTabbed third.\n", "utf-8")
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=fake_embedder)
     stored = {c.paragraph.number: c for c in store_chunks(settings)}
     assert [stored[n].paragraph.text for n in (1, 2, 3)] == ["  indented first", "plain second  ", "\tTabbed third."]
     assert stored[1].text == "indented first"
@@ -88,8 +87,8 @@ def test_paragraph_spaces_survive_the_store(tmp_path: Path, settings: Settings, 
 
 
 def test_long_paragraph_parts_keep_their_paragraph(corpus: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
-    settings = Settings(index_dir=tmp_path / "small", embed="fake", max_chars=150)
-    report = ingest([corpus], settings)
+    settings = Settings(store=StoreSettings(index_dir=tmp_path / "small", max_chars=150), models=ModelSettings(embed="fake"))
+    report = ingest([corpus], settings, embedder=fake_embedder)
     chunks = store_chunks(settings)
     parts = Counter((c.file, c.paragraph.number) for c in chunks)
     assert report.chunks == len(chunks) > report.paragraphs  # some paragraphs split
@@ -103,8 +102,8 @@ def test_long_paragraph_parts_keep_their_paragraph(corpus: Path, tmp_path: Path,
 
 
 def test_query_and_vectors(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
-    index = open_index(settings.index_dir, None)
+    ingest([corpus], settings, embedder=fake_embedder)
+    index = open_index(settings.store.index_dir, None)
     target = next(c for c in index.iter_chunks() if c.id == "003_3e9024b6c632520f.txt::26::0")
     vector = fake_embedder.embed_query(target.text)
     hits = index.query(vector, 3)
@@ -139,8 +138,8 @@ class _MidWrite:
 
 def test_chunks_being_written_by_another_process_are_left_out(corpus: Path, settings: Settings,
                                                                fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
-    real = open_index(settings.index_dir, None)
+    ingest([corpus], settings, embedder=fake_embedder)
+    real = open_index(settings.store.index_dir, None)
     ids = [c.id for c in real.iter_chunks()][:3]
     index = Index(real._client, _MidWrite(real._chunks, ids[1]), real._files, real.location)  # type: ignore[arg-type]
     assert [c.id for c, _ in index.chunks_with_vectors(ids)] == [ids[0], ids[2]]
@@ -153,32 +152,33 @@ def test_chunks_being_written_by_another_process_are_left_out(corpus: Path, sett
 # -- settings the index was built with ---------------------------------------------------
 
 
-def test_other_embedder_is_refused_until_rebuild(corpus: Path, settings: Settings, fake_models) -> None:
-    ingest([corpus], settings)
-    fake_models.current = FakeEmbedder(id="another-model", dim=24)
+def test_other_embedder_is_refused_until_rebuild(corpus: Path, settings: Settings,
+                                                 fake_embedder: FakeEmbedder) -> None:
+    ingest([corpus], settings, embedder=fake_embedder)
+    other = FakeEmbedder(id="another-model", dim=24)
     with pytest.raises(IndexError_) as info:
-        ingest([corpus], settings)
+        ingest([corpus], settings, embedder=other)
     assert "rag ingest --rebuild" in str(info.value)
     assert "another-model" in info.value.message and "fake-trigram-v1" in info.value.message
-    assert index_status(open_index(settings.index_dir, None)).embedder == "fake-trigram-v1"
+    assert index_status(open_index(settings.store.index_dir, None)).embedder == "fake-trigram-v1"
 
-    report = ingest([corpus], settings, rebuild=True)
+    report = ingest([corpus], settings, embedder=other, rebuild=True)
     assert (report.added, report.unchanged, report.paragraphs) == (5, 0, TOTAL_PARAGRAPHS)
-    status = index_status(open_index(settings.index_dir, None))
+    status = index_status(open_index(settings.store.index_dir, None))
     assert (status.embedder, status.dim, status.chunks) == ("another-model", 24, report.chunks)
     assert_store_consistent(settings)
 
 
 def test_other_chunking_is_refused(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     with pytest.raises(IndexError_, match="--rebuild"):
-        ingest([corpus], replace(settings, max_chars=300))
+        ingest([corpus], replace(settings, store=replace(settings.store, max_chars=300)), embedder=fake_embedder)
 
 
 def test_rebuild_reembeds_everything(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    first = ingest([corpus], settings)
+    first = ingest([corpus], settings, embedder=fake_embedder)
     fake_embedder.passage_calls.clear()
-    report = ingest([corpus], settings, rebuild=True)
+    report = ingest([corpus], settings, rebuild=True, embedder=fake_embedder)
     assert (report.added, report.unchanged, report.chunks) == (5, 0, first.chunks)
     assert len(fake_embedder.embedded) == first.chunks
     assert_store_consistent(settings)
@@ -191,21 +191,21 @@ def test_missing_index_is_named(tmp_path: Path) -> None:
 
 
 def test_second_ingest_refuses_while_one_runs(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    with ingest_lock(settings.index_dir):
+    with ingest_lock(settings.store.index_dir):
         with pytest.raises(IndexError_) as info:
-            ingest([corpus], settings)
+            ingest([corpus], settings, embedder=fake_embedder)
         assert f"pid {os.getpid()}" in info.value.message
         assert "wait" in (info.value.hint or "")
     assert fake_embedder.passage_calls == []
-    assert ingest([corpus], settings).added == 5  # the lock is free again
+    assert ingest([corpus], settings, embedder=fake_embedder).added == 5  # the lock is free again
 
 
 def test_store_failure_is_a_store_error(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
-    index = open_index(settings.index_dir, None)
+    ingest([corpus], settings, embedder=fake_embedder)
+    index = open_index(settings.store.index_dir, None)
     with pytest.raises(StoreError) as info:
         index.add_chunks(store_chunks(settings)[:1], np.zeros((1, fake_embedder.dim + 5), np.float32))
-    assert str(settings.index_dir) in info.value.message and "writing chunks" in info.value.message
+    assert str(settings.store.index_dir) in info.value.message and "writing chunks" in info.value.message
 
 
 # -- the real default embedder on the sample corpus --------------------------------------
@@ -219,7 +219,7 @@ def test_real_embedder_ingest(real_index) -> None:
     assert report.chunks == len(expected_chunks(SAMPLE_CORPUS, SAMPLE_FILES))
     assert_store_consistent(real_index.settings)
     assert_matches_files(real_index.settings, SAMPLE_CORPUS)
-    status = index_status(open_index(real_index.settings.index_dir, None))
+    status = index_status(open_index(real_index.settings.store.index_dir, None))
     assert "multilingual-e5-small" in status.embedder and "use-multilingual-v3" in status.embedder
     assert status.dim == 384 + 512
 
@@ -236,8 +236,8 @@ def test_real_embedder_query_finds_the_paragraph(real_index, question: str, want
     from rag.embeddings import load_embedder
 
     settings = real_index.settings
-    index = open_index(settings.index_dir, None)
-    hits = index.query(load_embedder(settings.embed, settings.threads).embed_query(question), 5)
+    index = open_index(settings.store.index_dir, None)
+    hits = index.query(load_embedder(settings.models.embed, settings.models).embed_query(question), 5)
     assert len(hits) == 5
     assert {(c.file, c.paragraph.number) for c, _ in hits} & wanted, [(c.file, c.paragraph.number) for c, _ in hits]
 
@@ -258,8 +258,9 @@ def test_real_embedder_unchanged_reingest_embeds_nothing(real_index, monkeypatch
         def embed_query(self, text):
             return self._inner.embed_query(text)
 
-    monkeypatch.setattr(rag.ingest, "load_embedder", lambda spec, threads=None: Recording(load_embedder(spec, threads)))
-    report = ingest([SAMPLE_CORPUS], real_index.settings)
+    settings = real_index.settings
+    report = ingest([SAMPLE_CORPUS], settings,
+                    embedder=Recording(load_embedder(settings.models.embed, settings.models)))
     assert (report.unchanged, report.added, report.updated, report.removed) == (5, 0, 0, 0)
     assert calls == []
     assert report.chunks == real_index.report.chunks
@@ -273,11 +274,11 @@ def test_relative_index_dirs_in_different_folders_stay_apart(
     for folder, text in ((one, "only in one"), (two, "only in two")):
         (folder / "docs").mkdir(parents=True)
         (folder / "docs" / f"{folder.name}.txt").write_text(text, "utf-8")
-    settings = Settings(index_dir=Path("idx"), embed="fake")
+    settings = Settings(store=StoreSettings(index_dir=Path("idx")), models=ModelSettings(embed="fake"))
     monkeypatch.chdir(one)
-    ingest([Path("docs")], settings)
+    ingest([Path("docs")], settings, embedder=fake_embedder)
     monkeypatch.chdir(two)
-    report = ingest([Path("docs")], settings)
+    report = ingest([Path("docs")], settings, embedder=fake_embedder)
     assert (report.added, report.removed) == (1, 0)
     assert [c.text for c in store_chunks(settings)] == ["only in two"]
     monkeypatch.chdir(one)

@@ -37,7 +37,7 @@ TOTAL_PARAGRAPHS = sum(SAMPLE_PARAGRAPHS.values())  # 95, counted by hand
 
 
 def test_first_ingest(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     chunks = expected_chunks(corpus, SAMPLE_FILES)
     assert (report.added, report.updated, report.removed, report.unchanged) == (5, 0, 0, 0)
     assert report.skipped == []
@@ -48,7 +48,7 @@ def test_first_ingest(corpus: Path, settings: Settings, fake_embedder: FakeEmbed
     assert_store_consistent(settings)
     assert_matches_files(settings, corpus)
 
-    index = open_index(settings.index_dir, None)
+    index = open_index(settings.store.index_dir, None)
     manifest = index.files()
     assert sorted(manifest) == SAMPLE_FILES
     for name, record in manifest.items():
@@ -58,15 +58,15 @@ def test_first_ingest(corpus: Path, settings: Settings, fake_embedder: FakeEmbed
     status = index_status(index)
     assert (status.files, status.paragraphs, status.chunks) == (5, TOTAL_PARAGRAPHS, len(chunks))
     assert status.embedder == fake_embedder.id and status.dim == fake_embedder.dim
-    assert status.chunking == settings.chunking and status.consistent
+    assert status.chunking == settings.store.chunking and status.consistent
 
 
 def test_unchanged_reingest_embeds_nothing(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    first = ingest([corpus], settings)
+    first = ingest([corpus], settings, embedder=fake_embedder)
     before = {c.id: c for c in store_chunks(settings)}
     fake_embedder.passage_calls.clear()
 
-    again = ingest([corpus], settings)
+    again = ingest([corpus], settings, embedder=fake_embedder)
     assert (again.added, again.updated, again.removed, again.unchanged) == (0, 0, 0, 5)
     assert fake_embedder.passage_calls == []
     assert (again.paragraphs, again.chunks) == (first.paragraphs, first.chunks)
@@ -74,13 +74,13 @@ def test_unchanged_reingest_embeds_nothing(corpus: Path, settings: Settings, fak
 
 
 def test_modified_file_replaces_its_chunks(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     fake_embedder.passage_calls.clear()
     name = "003_3e9024b6c632520f.txt"
     new_text = "A new first paragraph.\n\nSecond one,\nover two lines.\n\n\nThird and last."
     (corpus / name).write_text(new_text, "utf-8")
 
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 1, 0, 4)
     assert fake_embedder.embedded == ["A new first paragraph.", "Second one,\nover two lines.", "Third and last."]
     mine = sorted((c.paragraph.number, c.paragraph.start_line, c.paragraph.end_line, c.text)
@@ -93,21 +93,21 @@ def test_modified_file_replaces_its_chunks(corpus: Path, settings: Settings, fak
 
 
 def test_deleted_file_is_removed(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     (corpus / "000_0f425e83b5bd7ec2.txt").unlink()
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 1, 4)
     assert report.paragraphs == TOTAL_PARAGRAPHS - 21
     assert not [c for c in store_chunks(settings) if c.file == "000_0f425e83b5bd7ec2.txt"]
-    assert "000_0f425e83b5bd7ec2.txt" not in open_index(settings.index_dir, None).files()
+    assert "000_0f425e83b5bd7ec2.txt" not in open_index(settings.store.index_dir, None).files()
     assert_store_consistent(settings)
 
 
 def test_added_file_in_a_subfolder(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     (corpus / "news" / "2024").mkdir(parents=True)
     (corpus / "news" / "2024" / "note.md").write_text("# Heading\n\nBody text.\n", "utf-8")
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     assert (report.added, report.unchanged) == (1, 5)
     got = sorted((c.paragraph.number, c.text) for c in store_chunks(settings) if c.file == "news/2024/note.md")
     assert got == [(1, "# Heading"), (2, "Body text.")]
@@ -137,13 +137,13 @@ def _fifo(path: Path) -> None:
 def test_changed_file_that_became_unreadable_keeps_its_chunks(
     corpus: Path, settings: Settings, fake_embedder: FakeEmbedder, breaker, reason: str
 ) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     name = "001_2284b7fc3385c695.txt"
     before = sorted((c.id, c.text) for c in store_chunks(settings) if c.file == name)
     assert len(before) >= 9
 
     breaker(corpus / name)
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     assert [s.path for s in report.skipped] == [name]
     assert reason in report.skipped[0].reason
     assert (report.updated, report.removed, report.unchanged) == (0, 0, 4)
@@ -164,7 +164,7 @@ def test_bad_files_are_skipped_and_the_rest_ingested(
     (tmp_path / "outside.txt").write_text("secret", "utf-8")
     (corpus / "escape.txt").symlink_to(tmp_path / "outside.txt")
 
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     reasons = {s.path: s.reason for s in report.skipped}
     assert set(reasons) == {"blob.txt", "empty.txt", "blank.md", "latin1.txt", "table.xlsx",
                             "broken.docx", "escape.txt"}
@@ -175,17 +175,17 @@ def test_bad_files_are_skipped_and_the_rest_ingested(
     assert "DOCX" in reasons["broken.docx"]
     assert "outside" in reasons["escape.txt"]
     assert report.added == 5 and report.paragraphs == TOTAL_PARAGRAPHS
-    assert sorted(open_index(settings.index_dir, None).files()) == SAMPLE_FILES
+    assert sorted(open_index(settings.store.index_dir, None).files()) == SAMPLE_FILES
     assert_store_consistent(settings)
 
 
 def test_missing_path_changes_nothing(corpus: Path, tmp_path: Path, settings: Settings,
                                       fake_embedder: FakeEmbedder) -> None:
     """A mistyped PATH must not be read as 'every indexed file vanished'."""
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     before = sorted(c.id for c in store_chunks(settings))
     with pytest.raises(DocumentError) as info:
-        ingest([corpus, tmp_path / "corpsu"], settings)
+        ingest([corpus, tmp_path / "corpsu"], settings, embedder=fake_embedder)
     assert str(tmp_path / "corpsu") in info.value.message
     assert sorted(c.id for c in store_chunks(settings)) == before
 
@@ -220,7 +220,7 @@ def test_progress_counts_chunks_within_a_file(tmp_path: Path, settings: Settings
     monkeypatch.setattr(rag.ingest, "MAX_BATCH", 16)
     counts = _big_folder(tmp_path / "docs")
     calls: list[tuple[int, int]] = []
-    report = ingest([tmp_path / "docs"], settings, progress=lambda done, total: calls.append((done, total)))
+    report = ingest([tmp_path / "docs"], settings, progress=lambda done, total: calls.append((done, total)), embedder=fake_embedder)
     total = sum(counts.values())  # one chunk a paragraph here
     assert report.chunks == total == len(fake_embedder.embedded)
     assert calls[0] == (0, total)  # the total is known before anything is embedded
@@ -250,7 +250,7 @@ def test_smallest_files_first_each_written_as_soon_as_complete(tmp_path: Path, s
 
     monkeypatch.setattr(Index, "add_chunks", add)
     monkeypatch.setattr(fake_embedder, "embed_passages", embed)
-    ingest([tmp_path / "docs"], settings)
+    ingest([tmp_path / "docs"], settings, embedder=fake_embedder)
     writes = [names for kind, names in events if kind == "write"]
     assert writes[-1] == {"a_big.txt"} and all("a_big.txt" not in w for w in writes[:-1])
     assert set().union(*writes[:-1]) == {f"small_{k}.txt" for k in range(5)}
@@ -274,16 +274,16 @@ def test_ctrl_c_while_a_big_file_embeds_keeps_the_finished_files(tmp_path: Path,
 
     monkeypatch.setattr(fake_embedder, "embed_passages", embed)
     with pytest.raises(IngestInterrupted) as info:
-        ingest([tmp_path / "docs"], settings)
+        ingest([tmp_path / "docs"], settings, embedder=fake_embedder)
     report = info.value.report
     small = {n: c for n, c in counts.items() if n != "a_big.txt"}
     assert (report.added, report.updated, report.paragraphs) == (5, 0, sum(small.values()))
-    assert sorted(open_index(settings.index_dir, None).files()) == sorted(small)  # nothing half-written
+    assert sorted(open_index(settings.store.index_dir, None).files()) == sorted(small)  # nothing half-written
     assert_store_consistent(settings)
 
     monkeypatch.setattr(fake_embedder, "embed_passages", real_embed)
     fake_embedder.passage_calls.clear()
-    again = ingest([tmp_path / "docs"], settings)
+    again = ingest([tmp_path / "docs"], settings, embedder=fake_embedder)
     assert (again.added, again.unchanged) == (1, 5)
     assert all(t.startswith("Line ") for t in fake_embedder.embedded)  # only the big file is embedded now
     assert_store_consistent(settings)
@@ -303,9 +303,9 @@ def test_ctrl_c_during_a_write_lets_the_write_finish(corpus: Path, settings: Set
 
     monkeypatch.setattr(Index, "add_chunks", add)
     with pytest.raises(IngestInterrupted) as info:
-        ingest([corpus], settings)
+        ingest([corpus], settings, embedder=fake_embedder)
     assert len(written) == 1
-    status = index_status(open_index(settings.index_dir, None))
+    status = index_status(open_index(settings.store.index_dir, None))
     assert status.pending == () and status.files == len(written[0]) == info.value.report.added
     assert_store_consistent(settings)
 
@@ -322,11 +322,11 @@ def test_ctrl_c_twice_during_a_write_stops_at_once_and_the_next_run_repairs(
 
     monkeypatch.setattr(Index, "add_chunks", add)
     with pytest.raises(IngestInterrupted) as info:
-        ingest([corpus], settings)
-    status = index_status(open_index(settings.index_dir, None))
+        ingest([corpus], settings, embedder=fake_embedder)
+    status = index_status(open_index(settings.store.index_dir, None))
     assert len(status.pending) >= 1 and status.files == info.value.report.added == 0
     monkeypatch.setattr(Index, "add_chunks", real_add)
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     assert report.added + report.updated == 5
     assert_store_consistent(settings)
     assert_matches_files(settings)
@@ -345,14 +345,13 @@ class _SlowEmbedder(FakeEmbedder):
 
 
 def test_a_file_that_will_take_long_gets_one_warning_with_its_estimate(
-    tmp_path: Path, settings: Settings, fake_models, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_models.current = _SlowEmbedder(0.002)  # ~500 chunks/s
     monkeypatch.setattr(rag.ingest, "LONG_FILE_SECONDS", 0.25)  # the big file needs ~0.6 s; a small one 0.01 s
     monkeypatch.setattr(rag.ingest, "MAX_BATCH", 16)
     _big_folder(tmp_path / "docs")
     notices: list[str] = []
-    ingest([tmp_path / "docs"], settings, notify=notices.append)
+    ingest([tmp_path / "docs"], settings, embedder=_SlowEmbedder(0.002), notify=notices.append)  # ~500 chunks/s
     assert len(notices) == 1, notices
     assert notices[0].startswith("a_big.txt: 300 paragraphs (300 chunks) to embed, about ")
     rate = int(re.search(r"at (\d+) chunks/s", notices[0]).group(1))  # type: ignore[union-attr]

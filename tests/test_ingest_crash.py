@@ -26,7 +26,7 @@ from conftest import (
     expected_chunks,
     store_chunks,
 )
-from rag.config import Settings
+from rag.config import ModelSettings, Settings, StoreSettings
 from rag.documents import read_document
 from rag.index import Index, index_status, open_index
 from rag.ingest import ingest
@@ -41,7 +41,7 @@ class Crash(RuntimeError):
 
 def test_crash_after_old_chunks_deleted(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     name = "004_19d5bed1d5b90f32.txt"
     (corpus / name).write_text("Rewritten.\n\nEntirely new text.\n", "utf-8")
     deleted: list[list[str]] = []
@@ -58,14 +58,14 @@ def test_crash_after_old_chunks_deleted(corpus: Path, settings: Settings, fake_e
     with monkeypatch.context() as m, pytest.raises(Crash):
         m.setattr(Index, "delete_chunks", delete_then_note)
         m.setattr(Index, "add_chunks", add_fails)
-        ingest([corpus], settings)
+        ingest([corpus], settings, embedder=fake_embedder)
 
-    status = index_status(open_index(settings.index_dir, None))
+    status = index_status(open_index(settings.store.index_dir, None))
     assert status.pending == (name,) and not status.consistent
     assert not [c for c in store_chunks(settings) if c.file == name]  # old ones are gone
     assert status.files == 4  # the others are intact
 
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     assert (report.updated, report.unchanged) == (1, 4)
     assert sorted(c.text for c in store_chunks(settings) if c.file == name) == ["Entirely new text.", "Rewritten."]
     assert_store_consistent(settings)
@@ -85,12 +85,12 @@ def test_crash_after_chunks_written_before_done(corpus: Path, settings: Settings
 
     with monkeypatch.context() as m, pytest.raises(Crash):
         m.setattr(Index, "put_files", put_fails_on_done)
-        ingest([corpus], settings)
-    status = index_status(open_index(settings.index_dir, None))
+        ingest([corpus], settings, embedder=fake_embedder)
+    status = index_status(open_index(settings.store.index_dir, None))
     assert status.files == 0 and status.pending == tuple(sorted(crashed_on)) and crashed_on
     assert status.chunks_in_store > 0  # written, but not vouched for
 
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     # A half-written file is redone; the manifest can't tell whether it was new or an
     # update when the crash came (pending records carry the new hash), so either count.
     assert report.added + report.updated == 5 and report.unchanged == 0
@@ -100,19 +100,19 @@ def test_crash_after_chunks_written_before_done(corpus: Path, settings: Settings
 
 def test_crash_while_removing(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder,
                               monkeypatch: pytest.MonkeyPatch) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     (corpus / "002_cd0030e963fe94eb.txt").unlink()
     def forget_fails(self, names):
         raise Crash("killed after the chunks were deleted, before the manifest forgot them")
 
     with monkeypatch.context() as m, pytest.raises(Crash):
         m.setattr(Index, "forget_files", forget_fails)
-        ingest([corpus], settings)
-    assert index_status(open_index(settings.index_dir, None)).pending == ("002_cd0030e963fe94eb.txt",)
+        ingest([corpus], settings, embedder=fake_embedder)
+    assert index_status(open_index(settings.store.index_dir, None)).pending == ("002_cd0030e963fe94eb.txt",)
 
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     assert report.unchanged == 4
-    assert "002_cd0030e963fe94eb.txt" not in open_index(settings.index_dir, None).files()
+    assert "002_cd0030e963fe94eb.txt" not in open_index(settings.store.index_dir, None).files()
     assert_store_consistent(settings)
 
 
@@ -131,14 +131,14 @@ def test_crash_in_a_later_write(corpus: Path, settings: Settings, fake_embedder:
 
     with monkeypatch.context() as m, pytest.raises(Crash):
         m.setattr(Index, "add_chunks", add_fails_third)
-        ingest([corpus], settings)
-    status = index_status(open_index(settings.index_dir, None))
+        ingest([corpus], settings, embedder=fake_embedder)
+    status = index_status(open_index(settings.store.index_dir, None))
     written = calls[0] | calls[1]
     assert status.files == len(written) >= 2 and status.pending == tuple(sorted(calls[2]))
     assert not [c for c in store_chunks(settings) if c.file in calls[2]]
 
     fake_embedder.passage_calls.clear()
-    report = ingest([corpus], settings)
+    report = ingest([corpus], settings, embedder=fake_embedder)
     rest = [n for n in SAMPLE_FILES if n not in written]
     assert report.added + report.updated == len(rest) and report.unchanged == len(written)
     assert sorted(fake_embedder.embedded) == sorted(c.text for c in expected_chunks(corpus, rest))
@@ -259,7 +259,7 @@ def test_sigkilled_ingests_are_repaired(tmp_path: Path) -> None:
     assert final["pending"] == [] and final["files"] == len(names) - 1
     assert final["chunks"] == final["chunks_in_store"] == report["chunks"]
 
-    settings = Settings(index_dir=index_dir, embed="use")
+    settings = Settings(store=StoreSettings(index_dir=index_dir), models=ModelSettings(embed="use"))
     assert_store_consistent(settings)
     assert_matches_files(settings, corpus)
     index = open_index(index_dir, None)

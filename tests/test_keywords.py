@@ -89,15 +89,15 @@ def test_an_empty_index_finds_nothing(tmp_path: Path) -> None:
 
 
 def _retriever(settings: Settings, embedder: FakeEmbedder) -> Retriever:
-    return Retriever(open_index(settings.index_dir, None), embedder, keyword_cache=settings.keyword_cache)
+    return Retriever(open_index(settings.store.index_dir, None), embedder, keyword_cache=settings.store.keyword_cache)
 
 
 def test_a_new_process_loads_the_saved_index_until_an_ingest_changes_it(
         corpus: Path, settings: Settings, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     first = _retriever(settings, fake_embedder)
     before = first.retrieve("Chang'an Auto exported cars in the first half", 5).hits
-    assert settings.keyword_cache.exists()
+    assert settings.store.keyword_cache.exists()
 
     # A second retriever must not read the chunks again: it loads the saved index.
     import rag.index
@@ -113,10 +113,10 @@ def test_a_new_process_loads_the_saved_index_until_an_ingest_changes_it(
 
     # An ingest that adds a file changes the manifest: the next process rebuilds and finds it.
     (corpus / "zz_new.txt").write_text("Zanzibar quokka festival tickets sold out.\n", "utf-8")
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     fresh = _retriever(settings, fake_embedder)
     assert fresh.keywords.search("Zanzibar quokka", 1)[0][0] == "zz_new.txt::1::0"
-    reloaded = KeywordIndex.load(settings.keyword_cache, fresh.keywords.fingerprint)
+    reloaded = KeywordIndex.load(settings.store.keyword_cache, fresh.keywords.fingerprint)
     assert reloaded is not None and "zz_new.txt::1::0" in reloaded.ids
 
 
@@ -124,22 +124,22 @@ def test_a_pending_index_is_searched_but_not_saved(corpus: Path, settings: Setti
                                                    fake_embedder: FakeEmbedder) -> None:
     from dataclasses import replace
 
-    ingest([corpus], settings)
-    settings.keyword_cache.unlink(missing_ok=True)
-    index = open_index(settings.index_dir, None)
+    ingest([corpus], settings, embedder=fake_embedder)
+    settings.store.keyword_cache.unlink(missing_ok=True)
+    index = open_index(settings.store.index_dir, None)
     name, record = next(iter(index.files().items()))
     index.put_files([replace(record, state="pending")])  # as a killed ingest leaves it
     retriever = _retriever(settings, fake_embedder)
     assert retriever.keywords.search("Chongqing", 1)
-    assert not settings.keyword_cache.exists()
+    assert not settings.store.keyword_cache.exists()
 
 
 def test_a_keyword_hit_the_store_no_longer_holds_is_skipped(corpus: Path, settings: Settings,
                                                             fake_embedder: FakeEmbedder) -> None:
-    ingest([corpus], settings)
+    ingest([corpus], settings, embedder=fake_embedder)
     retriever = _retriever(settings, fake_embedder)
     gone = retriever.keywords.search("Chongqing SCO companies", 1)[0][0]
-    open_index(settings.index_dir, None)._chunks.delete(ids=[gone])  # as an ingest in another process would
+    open_index(settings.store.index_dir, None)._chunks.delete(ids=[gone])  # as an ingest in another process would
     hits = retriever.retrieve("Chongqing SCO companies", 5).hits
     assert hits and gone not in {h.chunk.id for h in hits}
     assert np.isfinite([h.score for h in hits]).all()

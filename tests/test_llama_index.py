@@ -32,7 +32,8 @@ LINES = (SAMPLE_CORPUS / GOLD_FILE).read_text("utf-8").split("\n")  # the file a
 def _settings(real_index: RealIndex, llm: str) -> Any:
     from dataclasses import replace
 
-    return replace(real_index.settings, llm=llm)  # type: ignore[type-var]
+    settings = real_index.settings
+    return replace(settings, models=replace(settings.models, llm=llm))  # type: ignore[attr-defined]
 
 
 def _assert_node_is_in_its_file(node: Any) -> None:

@@ -237,7 +237,7 @@ def runner() -> CliRunner:
 
 
 def _ask(runner: CliRunner, real_index: RealIndex, question: str, *args: str, env: dict[str, str] | None = None):
-    return runner.invoke(app, ["ask", question, "--index", str(real_index.settings.index_dir), "--llm", "none",  # type: ignore[attr-defined]
+    return runner.invoke(app, ["ask", question, "--index", str(real_index.settings.store.index_dir), "--llm", "none",  # type: ignore[attr-defined]
                                *args], env=env)
 
 
@@ -251,7 +251,7 @@ def test_ask_is_logged_and_rag_logs_shows_it(runner: CliRunner, real_index: Real
     (entry,) = json.loads(listed.stdout)
     assert entry["question"] == entry["asked"] == QUESTION
     assert entry["command"] == "ask" and entry["model"] == "none" and not entry["abstained"]
-    assert entry["index"] == str(real_index.settings.index_dir.resolve())  # type: ignore[attr-defined]
+    assert entry["index"] == str(real_index.settings.store.index_dir.resolve())  # type: ignore[attr-defined]
     assert (GOLD_FILE, GOLD_PARAGRAPH, GOLD_LINE) in {(c["file"], c["paragraph"], c["start_line"])
                                                      for c in entry["citations"]}
     assert entry["answer"] in run.stdout and entry["timings_ms"]["total"] > 0
@@ -286,7 +286,7 @@ def test_rag_logs_path(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_chat_answers_are_logged_as_one_conversation(runner: CliRunner, real_index: RealIndex) -> None:
-    run = runner.invoke(app, ["chat", "--index", str(real_index.settings.index_dir), "--llm", "none"],  # type: ignore[attr-defined]
+    run = runner.invoke(app, ["chat", "--index", str(real_index.settings.store.index_dir), "--llm", "none"],  # type: ignore[attr-defined]
                         input=f"{QUESTION}\n/sources\n重慶企業的總投資是多少？\n/quit\n")
     assert run.exit_code == 0, run.output
     second, first = latest(log_path())
@@ -304,7 +304,7 @@ def test_an_unwritable_log_still_prints_the_answer(real_index: RealIndex, tmp_pa
     blocker.write_text("")
     env = {**_env(RAG_DATA_DIR=str(blocker / "data"), RAG_THREADS=os.environ.get("RAG_THREADS", "1")),
            "ANONYMIZED_TELEMETRY": "False"}
-    run = subprocess.run([str(RAG_BIN), "ask", QUESTION, "--index", str(real_index.settings.index_dir),  # type: ignore[attr-defined]
+    run = subprocess.run([str(RAG_BIN), "ask", QUESTION, "--index", str(real_index.settings.store.index_dir),  # type: ignore[attr-defined]
                           "--llm", "none", "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout)

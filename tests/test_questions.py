@@ -65,7 +65,7 @@ def test_ask_refuses_an_over_long_question_before_loading_anything(runner: CliRu
 
 
 def test_ask_reads_the_question_from_standard_input(runner: CliRunner, real_index: RealIndex) -> None:
-    index = str(real_index.settings.index_dir)  # type: ignore[attr-defined]
+    index = str(real_index.settings.store.index_dir)  # type: ignore[attr-defined]
     result = runner.invoke(app, ["ask", "-", "--index", index, "--llm", "none", "--json"],
                            input="How many SCO companies have set up in Chongqing?\n".encode())
     assert result.exit_code == 0, result.output
@@ -87,7 +87,7 @@ def test_ask_dash_through_a_real_pipe(real_index: RealIndex, tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
     env["RAG_THREADS"] = os.environ.get("RAG_THREADS", "1")
     run = subprocess.run(
-        [str(RAG_BIN), "ask", "-", "--index", str(real_index.settings.index_dir), "--llm", "none"],  # type: ignore[attr-defined]
+        [str(RAG_BIN), "ask", "-", "--index", str(real_index.settings.store.index_dir), "--llm", "none"],  # type: ignore[attr-defined]
         input="目前大約有多少家上合組織國家的企業在重慶落戶？\n".encode(), capture_output=True, env=env,
         cwd=tmp_path, timeout=180,
     )

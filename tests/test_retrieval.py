@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, FakeModels, RealIndex
+from conftest import REPO, RealIndex
 from rag.centroids import PRIOR_CHUNKS, Centroids
 from rag.config import Settings
 from rag.embeddings import E5Embedder, Part, USEEmbedder, load_embedder
@@ -67,20 +67,18 @@ def _chinese(topic: int) -> str:
 
 
 @pytest.fixture
-def biased(fake_models: FakeModels) -> LanguageBiasedEmbedder:
-    embedder = LanguageBiasedEmbedder()
-    fake_models.current = embedder  # type: ignore[assignment]  # what rag.ingest will load
-    return embedder
+def biased() -> LanguageBiasedEmbedder:
+    return LanguageBiasedEmbedder()
 
 
 def _retriever(settings: Settings, embedder: object) -> Retriever:
     # No keyword bonus: these tests are about the dense ranking alone.
-    return Retriever(open_index(settings.index_dir, None), embedder, keyword_weight=0.0,  # type: ignore[arg-type]
-                     keyword_cache=settings.keyword_cache)
+    return Retriever(open_index(settings.store.index_dir, None), embedder, keyword_weight=0.0,  # type: ignore[arg-type]
+                     keyword_cache=settings.store.keyword_cache)
 
 
 def _plain_top(settings: Settings, embedder: LanguageBiasedEmbedder, question: str) -> str:
-    index = open_index(settings.index_dir, None)
+    index = open_index(settings.store.index_dir, None)
     return index.query(embedder.embed_query(question), 1)[0][0].text
 
 
@@ -89,7 +87,7 @@ def test_centring_finds_the_other_language_passage_that_plain_cosine_ranks_below
     docs = tmp_path / "docs"
     _write(docs, "ar.txt", [_arabic(t) for t in range(30)])
     _write(docs, "zh.txt", [_chinese(t) for t in range(30, 60)])
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=biased)
     question = "主題 #5 是哪一年發生的？"
     assert detect_language(_plain_top(settings, biased, question)) == "zh"  # the failure, by plain cosine
     hits = _retriever(settings, biased).retrieve(question, 5).hits
@@ -103,7 +101,7 @@ def test_a_language_with_one_paragraph_is_not_centred_away(
     docs = tmp_path / "docs"
     _write(docs, "ar.txt", [_arabic(5)])
     _write(docs, "zh.txt", [_chinese(t) for t in range(30, 60)])
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=biased)
     question = "主題 #5 是哪一年發生的？"
     assert detect_language(_plain_top(settings, biased, question)) == "zh"
     hits = _retriever(settings, biased).retrieve(question, 3).hits
@@ -115,7 +113,7 @@ def test_a_question_in_a_language_the_index_lacks_is_compared_uncentred(
         tmp_path: Path, settings: Settings, biased: LanguageBiasedEmbedder) -> None:
     docs = tmp_path / "docs"
     _write(docs, "ar.txt", [_arabic(t) for t in range(12)])
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=biased)
     hits = _retriever(settings, biased).retrieve("What happened in topic #7?", 2).hits
     assert hits[0].chunk.text == _arabic(7)
 
@@ -125,10 +123,10 @@ def test_centroids_are_saved_beside_the_keyword_index_and_reloaded_until_an_inge
     docs = tmp_path / "docs"
     _write(docs, "ar.txt", [_arabic(t) for t in range(12)])
     _write(docs, "zh.txt", [_chinese(t) for t in range(30, 42)])
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=biased)
     first = _retriever(settings, biased)
     before = [h.chunk.id for h in first.retrieve("主題 #3 是哪一年發生的？", 3).hits]
-    saved = settings.keyword_cache.with_suffix(".centroids.npz")
+    saved = settings.store.keyword_cache.with_suffix(".centroids.npz")
     assert saved.exists()
     assert first.centroids.counts == {"ar": 12, "zh": 12}
 
@@ -141,7 +139,7 @@ def test_centroids_are_saved_beside_the_keyword_index_and_reloaded_until_an_inge
         assert [h.chunk.id for h in again.retrieve("主題 #3 是哪一年發生的？", 3).hits] == before
 
     _write(docs, "zh2.txt", [_chinese(t) for t in range(42, 45)])
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=biased)
     assert _retriever(settings, biased).centroids.counts == {"ar": 12, "zh": 15}
 
 
@@ -151,13 +149,13 @@ def test_a_pending_index_is_centred_but_its_centroids_not_saved(
 
     docs = tmp_path / "docs"
     _write(docs, "ar.txt", [_arabic(t) for t in range(12)])
-    ingest([docs], settings)
-    index = open_index(settings.index_dir, None)
+    ingest([docs], settings, embedder=biased)
+    index = open_index(settings.store.index_dir, None)
     record = index.files()["ar.txt"]
     index.put_files([replace(record, state="pending")])  # as a killed ingest leaves it
     retriever = _retriever(settings, biased)
     assert retriever.centroids.counts == {"ar": 12}
-    assert not settings.keyword_cache.with_suffix(".centroids.npz").exists()
+    assert not settings.store.keyword_cache.with_suffix(".centroids.npz").exists()
 
 
 def test_centroid_means_are_shrunk_by_the_chunk_count() -> None:
@@ -197,13 +195,11 @@ class TwoModels(LanguageBiasedEmbedder):
     ("some-model", "another-model", [0.7, 0.3]),  # not measured: same weights in every language
 ])
 def test_other_language_passages_weigh_the_models_by_their_cross_language_share(
-        tmp_path: Path, settings: Settings, fake_models: FakeModels, first: str, second: str,
-        cross: list[float]) -> None:
+        tmp_path: Path, settings: Settings, first: str, second: str, cross: list[float]) -> None:
     embedder = TwoModels(first, second)
-    fake_models.current = embedder  # type: ignore[assignment]
     docs = tmp_path / "docs"
     _write(docs, "ar.txt", [_arabic(t) for t in range(3)])
-    ingest([docs], settings)
+    ingest([docs], settings, embedder=embedder)  # type: ignore[arg-type]
     retriever = _retriever(settings, embedder)
     assert retriever.weights == pytest.approx([0.7, 0.3])
     assert retriever.cross_weights == pytest.approx(cross)
@@ -215,9 +211,9 @@ def test_real_models_find_the_cross_language_answers_of_eval_dev(real_index: Rea
     by the plain-cosine ranking with languages interleaved (rank > 5)."""
     settings = real_index.settings
     assert isinstance(settings, Settings)
-    index = open_index(settings.index_dir, None)
-    retriever = Retriever(index, load_embedder(index.embed_spec, settings.threads),
-                          keyword_cache=settings.keyword_cache)
+    index = open_index(settings.store.index_dir, None)
+    retriever = Retriever(index, load_embedder(index.embed_spec, settings.models),
+                          keyword_cache=settings.store.keyword_cache)
     questions = [q for q in load_questions(REPO / "eval" / "dev.jsonl") if q.kind == "cross-language"]
     found = {q.id: any((h.chunk.file, h.chunk.paragraph.number) in q.gold
                        for h in retriever.retrieve(q.question, 5).hits) for q in questions}

@@ -7,7 +7,7 @@ OPENAI_API_KEY holds a distinctive fake key and OPENAI_BASE_URL points at a clos
 prints, through real processes. Each must fail or record the failure naming the server's URL,
 and the key must appear in no stdout, stderr, traceback, output file or eval report.
 
-tests/test_llms.py covers the masking of one OpenAILLM error at a time; this file covers
+tests/test_llms_openai.py covers the masking of one OpenAILLM error at a time; this file covers
 what the commands show and write. Answers use the fake embedder (conftest.py); no model loads.
 """
 
@@ -29,7 +29,8 @@ from typer.testing import CliRunner
 
 from conftest import SAMPLE_CORPUS, FakeEmbedder, free_port
 from rag.cli import app
-from rag.config import Settings
+from rag.config import ModelSettings, Settings, StoreSettings
+from rag.embeddings import load_embedder as REAL_LOADER  # taken before any test replaces it
 
 KEY = "sk-test-SECRET-1234567890"
 TESTS = Path(__file__).resolve().parent
@@ -92,10 +93,10 @@ def built_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, FakeEmbe
     fake = FakeEmbedder()
     patch = pytest.MonkeyPatch()
     patch.setenv("ANONYMIZED_TELEMETRY", "False")
-    patch.setattr(rag.ingest, "load_embedder", lambda spec, threads=None: fake)
     try:
         folder = tmp_path_factory.mktemp("secrets") / "idx"
-        rag.ingest.ingest([SAMPLE_CORPUS], Settings(index_dir=folder, embed="fake"))
+        rag.ingest.ingest([SAMPLE_CORPUS], Settings(store=StoreSettings(index_dir=folder),
+                                                    models=ModelSettings(embed="fake")), embedder=fake)
     finally:
         patch.undo()
     return str(folder), fake
@@ -103,13 +104,12 @@ def built_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, FakeEmbe
 
 @pytest.fixture
 def index(built_index: tuple[str, FakeEmbedder], monkeypatch: pytest.MonkeyPatch) -> str:
-    """The shared index, with the fake embedder for answering (and for ingest)."""
-    import rag.answer
-    import rag.ingest
+    """The shared index, with the fake embedder behind the loader (these tests go through
+    the CLI) for answering and for ingest."""
+    import rag.embeddings
 
     folder, fake = built_index
-    monkeypatch.setattr(rag.answer, "load_embedder", lambda spec, threads=None: fake)
-    monkeypatch.setattr(rag.ingest, "load_embedder", lambda spec, threads=None: fake)
+    monkeypatch.setattr(rag.embeddings, "load_embedder", lambda spec, models=None: fake)
     return folder
 
 
@@ -236,12 +236,9 @@ def test_openai_embedder_down_names_its_url_not_the_key(runner: CliRunner, url: 
 
 def real_embedders(monkeypatch: pytest.MonkeyPatch) -> None:
     """Undo the fake embedder, so --embed openai:MODEL builds the real client."""
-    import rag.answer
     import rag.embeddings
-    import rag.ingest
 
-    monkeypatch.setattr(rag.answer, "load_embedder", rag.embeddings.load_embedder)
-    monkeypatch.setattr(rag.ingest, "load_embedder", rag.embeddings.load_embedder)
+    monkeypatch.setattr(rag.embeddings, "load_embedder", REAL_LOADER)
 
 
 def test_asking_with_an_openai_embedder_down_never_shows_the_key(runner: CliRunner, url: str, index: str,
