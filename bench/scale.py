@@ -151,7 +151,7 @@ def main() -> None:
             "load_avg": round(os.getloadavg()[0], 2),
         }
         if args.ttft:
-            local = Assistant(replace(settings, llm="local"))
+            local = Assistant(replace(settings, models=replace(settings.models, llm="local")))
             timed = [local.ask(q.question).answer.timings_ms for q in questions[: args.ttft]]
             firsts = [t["first_token"] for t in timed if t.get("first_token")]
             row["ttft_ms_median"] = round(statistics.median(firsts), 1) if firsts else None
