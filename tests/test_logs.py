@@ -216,6 +216,7 @@ def test_killed_writers_never_corrupt_the_log(tmp_path: Path) -> None:
             for p in procs:
                 p.kill()
                 p.wait()
+                p.stderr.close()  # type: ignore[union-attr]  # or it is a ResourceWarning, an error here
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", f"seed {seed}"
         entries = latest(path, n=0)
