@@ -88,7 +88,7 @@ def test_ctrl_c_in_a_terminal_stops_within_two_seconds_and_keeps_the_finished_fi
 LAUNCHER = r"""
 import sys, time
 import numpy as np
-import rag.ingest
+import rag.embeddings
 
 class Slow:
     id, dim = "slow-constant-v1", 8
@@ -100,7 +100,7 @@ class Slow:
     def embed_query(self, text):
         return np.full(8, 8 ** -0.5, np.float32)
 
-rag.ingest.load_embedder = lambda spec, threads=None: Slow()
+rag.embeddings.load_embedder = lambda spec, models=None: Slow()  # the one loader ingest calls
 from rag.cli import app
 app(sys.argv[1:], prog_name="rag")
 """

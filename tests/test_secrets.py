@@ -322,9 +322,9 @@ import sys
 sys.path.insert(0, {tests!r})
 if {fake!r}:
     from conftest import FakeEmbedder
-    import rag.answer, rag.ingest
+    import rag.embeddings
     fake = FakeEmbedder()
-    rag.answer.load_embedder = rag.ingest.load_embedder = lambda spec, threads=None: fake
+    rag.embeddings.load_embedder = lambda spec, models=None: fake  # the one loader, as conftest's fake_models
 sys.argv = ["rag", *sys.argv[1:]]
 from rag.cli import main
 main()
