@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from pathlib import Path
 
 import pexpect
@@ -38,6 +39,7 @@ class Terminal:
         self.screen = pyte.Screen(COLUMNS, ROWS)
         self._stream = pyte.Stream(self.screen)
         self._log = transcript.open("w", encoding="utf-8")
+        weakref.finalize(self, self._log.close)  # closed with the terminal: an open file is a ResourceWarning
         self.raw = ""
 
     def write(self, data: str) -> None:
