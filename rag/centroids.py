@@ -14,13 +14,12 @@ from, so a later process loads them, and any ingest that changes a file makes th
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from rag.files import atomic_write
+from rag.files import UNREADABLE, atomic_write, read_arrays
 
 FORMAT = "rag-centroids-v1"
 # A language with n chunks has its mean scaled by n / (n + PRIOR_CHUNKS). The mean of a few
@@ -71,12 +70,12 @@ class Centroids:
     def load(cls, path: Path, fingerprint: str) -> Centroids | None:
         """The centroids saved at PATH if made from this fingerprint; else None."""
         try:
-            with np.load(path, allow_pickle=False) as saved:
+            with read_arrays(path) as saved:
                 if str(saved["format"]) != FORMAT or str(saved["fingerprint"]) != fingerprint:
                     return None
                 languages = [str(x) for x in saved["languages"]]
                 counts = dict(zip(languages, (int(c) for c in saved["counts"]), strict=True))
                 sums = dict(zip(languages, saved["sums"], strict=True))
                 return cls(counts, sums, fingerprint)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        except UNREADABLE:
             return None  # missing, cut short or foreign: build them again

@@ -10,6 +10,15 @@ A reader (another process, or the next run after a crash) sees the old file or t
 one, never half of one: the bytes are flushed and fsync'd before ``os.replace``, and a
 failure anywhere before it (an exception in the ``with`` body included) removes the temp
 file and leaves the target as it was.
+
+Saved numpy arrays (the keyword index, the language centroids, llama.cpp prefix states)
+are read back with ``read_arrays``, which treats any unreadable file as ``UNREADABLE``:
+
+    try:
+        with read_arrays(path) as saved:
+            ...
+    except UNREADABLE:
+        ...  # missing, cut short or foreign: build it again
 """
 
 from __future__ import annotations
@@ -17,10 +26,14 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+UNREADABLE = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError)
+"""What reading a saved ``.npz`` raises when it is missing, cut short or not one of ours."""
 
 
 @contextmanager
@@ -64,3 +77,16 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
         tmp.unlink(missing_ok=True)
         raise
     return fd, tmp
+
+
+@contextmanager
+def read_arrays(path: Path) -> Iterator[Any]:
+    """PATH's saved arrays (an ``.npz``, no pickles), closed on leaving the ``with``.
+
+    The file is opened here and handed to ``np.load``: given a path, ``np.load`` leaves the
+    file it opened unclosed when the content is not a whole zip (a file cut short by a
+    crash), and a reader that runs for hours would leak one descriptor per bad file."""
+    import numpy as np
+
+    with path.open("rb") as file, np.load(file, allow_pickle=False) as saved:
+        yield saved

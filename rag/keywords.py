@@ -15,14 +15,13 @@ instead of a Python loop over every chunk that contains a common word.
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from rag.files import atomic_write
+from rag.files import UNREADABLE, atomic_write, read_arrays
 from rag.lang import tokenize
 
 FORMAT = "rag-keywords-v2"  # v2: traditional Chinese folded to simplified (rag.lang.normalize)
@@ -119,12 +118,12 @@ class KeywordIndex:
     def load(cls, path: Path, fingerprint: str) -> KeywordIndex | None:
         """The index saved at PATH if it was built from this fingerprint; else None."""
         try:
-            with np.load(path, allow_pickle=False) as saved:
+            with read_arrays(path) as saved:
                 if str(saved["format"]) != FORMAT or str(saved["fingerprint"]) != fingerprint:
                     return None
                 return cls(_unblob(saved["ids"]), saved["lengths"], _unblob(saved["terms"]), saved["offsets"],
                            saved["docs"], saved["tfs"], fingerprint)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        except UNREADABLE:
             return None  # missing, cut short or foreign: build it again
 
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rag.files import atomic_write
+from rag.files import UNREADABLE, atomic_write, read_arrays
 
 FORMAT = "rag-prefix-state-v1"
 # The embedded 1.5B model's state after its ~140-token system prompt is ~4 MB (a 7B model's
@@ -60,15 +59,13 @@ class PrefixStates:
         """The state saved for exactly these TOKENS of this model, or None."""
         path = self.path(identity, tokens)
         try:
-            # Opened here, not by np.load: on a file cut short, np.load raises and leaves
-            # the file it opened unclosed.
-            with path.open("rb") as file, np.load(file, allow_pickle=False) as saved:
+            with read_arrays(path) as saved:
                 if (str(saved["format"]) != FORMAT or str(saved["identity"]) != identity
                         or saved["tokens"].tolist() != tokens):
                     return None
                 found = SavedPrefix(tokens, saved["state"].tobytes(), int(saved["seed"]))
             os.utime(path)  # recently used: the last to be evicted
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        except UNREADABLE:
             return None  # missing, cut short or foreign: the prefix is read again
         return found
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import pytest
 
-from rag.files import atomic_write
+import numpy as np
+
+from rag.files import UNREADABLE, atomic_write, read_arrays
 
 
 def test_writes_text_and_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
@@ -55,3 +59,23 @@ def test_an_error_in_a_write_itself_leaves_the_old_file_whole(tmp_path: Path) ->
             out.write("\udcff")  # a lone surrogate cannot be written as UTF-8
     assert path.read_text(encoding="utf-8") == "# old\n"
     assert os.listdir(tmp_path) == ["report.md"]
+
+
+def test_saved_arrays_read_back_and_a_file_cut_short_is_unreadable_and_closed(tmp_path: Path) -> None:
+    path = tmp_path / "saved.npz"
+    with atomic_write(path, binary=True) as out:
+        np.savez(out, numbers=np.arange(5))
+    with read_arrays(path) as saved:
+        assert saved["numbers"].tolist() == [0, 1, 2, 3, 4]
+
+    path.write_bytes(path.read_bytes()[:40])  # a crash cut it short
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(UNREADABLE):
+            with read_arrays(path):
+                pass
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    with pytest.raises(UNREADABLE):
+        with read_arrays(tmp_path / "missing.npz"):
+            pass
