@@ -512,7 +512,7 @@ def _eval_index(target: Any, settings: Settings) -> Settings:
     from rag.config import cache_dir
     from rag.ingest import ingest as run_ingest
 
-    settings = replace(settings, store=replace(settings.store, index_dir=cache_dir() / "eval-index" / target.name,
+    settings = replace(settings, store=replace(settings.store, index_dir=cache_dir() / "eval-index" / target.index_name(),
                                                chroma_url=None))
     _status(f"indexing {target.corpus} for {target.name}…")
     run_ingest([target.corpus], settings)

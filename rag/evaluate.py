@@ -14,6 +14,7 @@ The named evaluation sets, each with the corpus its gold paragraphs cite, are li
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from collections import defaultdict
@@ -52,6 +53,14 @@ class Target:
     name: str
     questions: list[Question]
     corpus: Path | None
+
+    def index_name(self) -> str:
+        """The folder name of this set's own index: the set's name and a digest of where its
+        corpus is. Two checkouts (or a set whose corpus moved) sharing one cache would
+        otherwise sync one index from two folders, and each run would retrieve the other
+        folder's copies of the same files."""
+        where = str(self.corpus.resolve()) if self.corpus else ""
+        return f"{self.name}-{hashlib.sha256(where.encode()).hexdigest()[:12]}"
 
 
 def resolve(names: list[str], sets: dict[str, EvalSet]) -> list[Target]:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pexpect
+import pytest
 import pyte
 from typer.testing import CliRunner
 
@@ -71,3 +72,15 @@ def test_eval_on_a_terminal_shows_a_line_per_question(real_index: RealIndex, tmp
     assert [line.split(" (")[0] for line in progress] == ["1/3 dev-ar-01", "2/3 dev-ar-02", "3/3 dev-ar-03"], shown
     assert all(line.endswith(" s") and ("answered in" in line or "abstained in" in line) for line in progress)
     assert not any("━" in line for line in shown)  # the bar itself is gone at the end
+
+
+def test_a_sets_index_is_named_for_where_its_corpus_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a" / "corpus").mkdir(parents=True)
+    (tmp_path / "b" / "corpus").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    here = ev.Target("wiki", [], Path("a/corpus"))
+    same = ev.Target("wiki", [], tmp_path / "a" / "corpus")
+    other = ev.Target("wiki", [], Path("b/corpus"))
+    assert here.index_name() == same.index_name()
+    assert here.index_name() != other.index_name()
+    assert here.index_name().startswith("wiki-")
