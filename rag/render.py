@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from rag.config import Threads
 
 if TYPE_CHECKING:
     from rag.answer import Result
     from rag.batch import Summary
-    from rag.config import Setting, Threads
+    from rag.config import Setting
     from rag.index import FileRecord, Status
     from rag.logs import Entry
     from rag.types import Answer, Citation, IngestReport, RemoveReport
@@ -195,8 +198,8 @@ def _shown(setting: Setting) -> str:
     if setting.key == "models.api_key":
         return "(set)" if setting.value else "(unset)"
     value = setting.value
-    if hasattr(value, "generate"):  # Threads
-        return f"e5 {value.e5}, use {value.use}, generate {value.generate}, prompt {value.prompt}"  # type: ignore[attr-defined]
+    if isinstance(value, Threads):
+        return f"e5 {value.e5}, use {value.use}, generate {value.generate}, prompt {value.prompt}"
     return "(unset)" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -213,9 +216,9 @@ def settings_json(settings: list[Setting], profile: str | None) -> str:
     def value(s: Setting) -> object:
         if s.key == "models.api_key":
             return "(set)" if s.value else None
-        if hasattr(s.value, "generate"):  # Threads
-            return {k: v for k, v in asdict(s.value).items() if k != "source"}  # type: ignore[call-overload]
-        return str(s.value) if hasattr(s.value, "parts") else s.value  # a Path as text
+        if isinstance(s.value, Threads):
+            return {k: v for k, v in asdict(s.value).items() if k != "source"}
+        return str(s.value) if isinstance(s.value, Path) else s.value
 
     return json.dumps({"profile": profile, "settings": [
         {"key": s.key, "value": value(s), "source": s.source, "env": s.env, "help": s.help} for s in settings
