@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pexpect
-import pytest
 import pyte
+import pytest
 from typer.testing import CliRunner
 
 from conftest import RAG_BIN, REPO, RealIndex

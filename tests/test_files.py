@@ -8,9 +8,8 @@ import stat
 import warnings
 from pathlib import Path
 
-import pytest
-
 import numpy as np
+import pytest
 
 from rag.files import UNREADABLE, atomic_write, read_arrays
 
